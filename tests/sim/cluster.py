@@ -1,0 +1,594 @@
+"""A deterministic, seeded simulation of a Raft cluster in one process.
+
+Everything random comes from one ``random.Random(seed)``: which messages are
+dropped, duplicated or delayed, partitions (symmetric and one-way) that come
+and go, crashes (including mid-ready, losing records that were written but
+not yet fsynced), restarts, client writes and ReadIndex reads, leader
+transfers and membership changes. The same seed replays the same run.
+
+Invariants are checked after every round (``Checker``); a violation raises
+``InvariantViolation`` with the seed and the tail of the trace.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import random
+from dataclasses import dataclass, field
+
+from consensus.raft.log_storage import MemoryStorage
+from consensus.raft.messages import (
+    ConfChange,
+    ConfChangeType,
+    ConfState,
+    Entry,
+    EntryType,
+    Message,
+    StateType,
+)
+from consensus.raft.raft import Config, ProposalDroppedError
+from consensus.raft.raw_node import RawNode
+
+
+class InvariantViolation(AssertionError):
+    pass
+
+
+class TraceLogger:
+    """A logger for the core that keeps the last lines in memory, formatted
+    only when a failure is reported (formatting every line costs too much)."""
+
+    def __init__(self, clock, keep: int = 400, echo: bool = False) -> None:
+        self._clock = clock
+        self._lines: collections.deque = collections.deque(maxlen=keep)
+        self.echo = echo
+
+    def _log(self, level, fmt, *args):
+        self._lines.append((self._clock(), level, fmt, args))
+        if self.echo:
+            print(f"[{self._clock():5d}] {level:5s} {fmt % args}")
+
+    def debug(self, fmt, *args):
+        self._log("DEBUG", fmt, *args)
+
+    def info(self, fmt, *args):
+        self._log("INFO", fmt, *args)
+
+    def warning(self, fmt, *args):
+        self._log("WARN", fmt, *args)
+
+    def error(self, fmt, *args):
+        self._log("ERROR", fmt, *args)
+
+    def tail(self, n: int = 60) -> str:
+        return "\n".join(f"[{t:5d}] {lvl:5s} {fmt % args}" for t, lvl, fmt, args in list(self._lines)[-n:])
+
+
+class RegisterApp:
+    """The replicated state machine: a map of registers. Entry data for a
+    write is ``w|op_id|key|value``."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self.applied = 0
+        self.conf_state = ConfState()
+
+    def apply(self, entry: Entry) -> str | None:
+        """Apply a normal entry; returns the op id of a client write."""
+        self.applied = entry.index
+        if entry.data.startswith(b"w|"):
+            _, op_id, key, value = entry.data.decode().split("|", 3)
+            self.values[key] = value
+            return op_id
+        return None
+
+    def snapshot_bytes(self) -> bytes:
+        return json.dumps({"values": self.values, "applied": self.applied}, sort_keys=True).encode()
+
+    def restore(self, data: bytes, conf_state: ConfState) -> None:
+        state = json.loads(data)
+        self.values = dict(state["values"])
+        self.applied = state["applied"]
+        self.conf_state = conf_state
+
+
+@dataclass
+class SimNode:
+    id: int
+    storage: MemoryStorage = field(default_factory=MemoryStorage)
+    raw: RawNode | None = None
+    app: RegisterApp = field(default_factory=RegisterApp)
+    bootstrap_peers: tuple[int, ...] = ()
+    removed: bool = False
+
+    @property
+    def up(self) -> bool:
+        return self.raw is not None
+
+
+@dataclass
+class PendingRead:
+    node_id: int
+    key: str
+    bound: int  # the read must reflect at least this log position
+    invoked_at: int
+
+
+@dataclass
+class SimOptions:
+    nodes: int = 3
+    fault_rounds: int = 500
+    liveness_rounds: int = 600
+    election_tick: int = 10
+    max_delay: int = 3
+    drop_rate: float = 0.05
+    dup_rate: float = 0.02
+    crash_rate: float = 0.004
+    mid_ready_crash_rate: float = 0.002
+    restart_rate: float = 0.05
+    partition_rate: float = 0.01
+    heal_rate: float = 0.02
+    write_rate: float = 0.3
+    read_rate: float = 0.15
+    transfer_rate: float = 0.004
+    conf_change_rate: float = 0.006
+    snapshot_every: int = 25
+    keep_after_snapshot: int = 5
+    max_extra_nodes: int = 2
+
+
+def profile(seed: int, nodes: int) -> SimOptions:
+    """Seeds cycle through three fault profiles so that both slow drift and
+    storms of faults are covered."""
+    kind = seed % 3
+    if kind == 0:
+        return SimOptions(nodes=nodes)
+    if kind == 1:  # storms: frequent partitions and crashes, lossy links
+        return SimOptions(
+            nodes=nodes, drop_rate=0.1, partition_rate=0.05, heal_rate=0.05, crash_rate=0.015,
+            mid_ready_crash_rate=0.006, restart_rate=0.1, write_rate=0.6, read_rate=0.4,
+            transfer_rate=0.01,
+        )
+    # leader isolation: partitions that come and go fast, many reads
+    return SimOptions(
+        nodes=nodes, partition_rate=0.08, heal_rate=0.08, crash_rate=0.002, write_rate=0.5,
+        read_rate=0.5, max_delay=5, transfer_rate=0.01, conf_change_rate=0.01,
+    )
+
+
+class Network:
+    def __init__(self, rng: random.Random, opts: SimOptions) -> None:
+        self.rng = rng
+        self.opts = opts
+        self.in_flight: list[tuple[int, int, Message]] = []
+        self.blocked: set[tuple[int, int]] = set()
+        self.faulty = True
+        self._seq = 0
+
+    def send(self, m: Message, now: int) -> None:
+        rng = self.rng
+        if (m.frm, m.to) in self.blocked:
+            return
+        if self.faulty and rng.random() < self.opts.drop_rate:
+            return
+        copies = 2 if self.faulty and rng.random() < self.opts.dup_rate else 1
+        for _ in range(copies):
+            delay = rng.randint(0, self.opts.max_delay) if self.faulty else 0
+            self._seq += 1
+            self.in_flight.append((now + 1 + delay, self._seq, m))
+
+    def due(self, now: int) -> list[Message]:
+        ready = [x for x in self.in_flight if x[0] <= now]
+        self.in_flight = [x for x in self.in_flight if x[0] > now]
+        self.rng.shuffle(ready)  # reordering among messages due together
+        return [m for _, _, m in ready if (m.frm, m.to) not in self.blocked]
+
+
+class Cluster:
+    def __init__(self, seed: int, opts: SimOptions | None = None, echo: bool = False) -> None:
+        self.seed = seed
+        self.opts = opts or SimOptions()
+        self.rng = random.Random(seed)
+        self.now = 0
+        self.log = TraceLogger(lambda: self.now, echo=echo)
+        self.net = Network(self.rng, self.opts)
+        ids = tuple(range(1, self.opts.nodes + 1))
+        self.nodes: dict[int, SimNode] = {i: SimNode(i, bootstrap_peers=ids) for i in ids}
+        self.next_id = self.opts.nodes + 1
+        self.checker = Checker(self)
+        self.op_seq = 0
+        self.pending_writes: dict[str, tuple[int, int]] = {}  # op id -> (proposer, invoked_at)
+        self.pending_reads: dict[bytes, PendingRead] = {}
+        self.completed_bound = 0  # max log position any completed operation observed
+        self.stats = collections.Counter()
+        for node in self.nodes.values():
+            self.start(node)
+
+    # -- node lifecycle -----------------------------------------------------
+
+    def start(self, node: SimNode) -> None:
+        snap = node.storage.snapshot()
+        node.app = RegisterApp()
+        if not snap.is_empty:
+            node.app.restore(snap.data, snap.metadata.conf_state)
+        config = Config(
+            id=node.id, peers=node.bootstrap_peers, election_tick=self.opts.election_tick,
+            heartbeat_tick=1, max_inflight_msgs=8, max_size_per_msg=4096,
+        )
+        rng = random.Random(self.rng.getrandbits(32))
+        node.raw = RawNode(config, node.storage, rng=rng, logger=self.log)
+        self.stats["starts"] += 1
+
+    def crash(self, node: SimNode) -> None:
+        self.log.info("SIM crash node %d", node.id)
+        node.raw = None
+        self.stats["crashes"] += 1
+        for ctx, read in list(self.pending_reads.items()):
+            if read.node_id == node.id:
+                del self.pending_reads[ctx]
+
+    def members(self) -> set[int]:
+        """Voters and learners according to the most advanced applied config."""
+        best = max((n for n in self.nodes.values() if n.up), key=lambda n: n.app.applied, default=None)
+        if best is None:
+            return set(self.nodes)
+        cs = best.app.conf_state
+        return set(cs.voters) | set(cs.learners)
+
+    # -- ready handling (the runtime's job, done with crash points) -------------
+
+    def handle_ready(self, node: SimNode) -> None:
+        raw = node.raw
+        rd = raw.ready()
+        writes: list[tuple[str, object]] = []
+        if rd.snapshot is not None:
+            writes.append(("snap", rd.snapshot))
+        writes.extend(("entry", e) for e in rd.entries)
+        if rd.hard_state is not None:
+            writes.append(("hs", rd.hard_state))
+        crash_now = self.net.faulty and self.rng.random() < self.opts.mid_ready_crash_rate
+        if crash_now:
+            # Records written in order; the ones after the last fsync point
+            # may or may not have reached the disk: keep a random prefix.
+            writes = writes[: self.rng.randint(0, len(writes))]
+            self.log.info("SIM node %d crashes mid-ready keeping %d records", node.id, len(writes))
+        entry_batch: list[Entry] = []
+        for kind, value in writes:
+            if kind == "snap":
+                node.storage.apply_snapshot(value)
+                self.checker.on_snapshot_persisted(node, value)
+            elif kind == "entry":
+                entry_batch.append(value)
+            else:
+                if entry_batch:
+                    self._persist_entries(node, entry_batch)
+                    entry_batch = []
+                node.storage.set_hard_state(value)
+        if entry_batch:
+            self._persist_entries(node, entry_batch)
+        if crash_now:
+            self.crash(node)
+            return
+        for m in rd.messages:
+            self.net.send(m, self.now)
+        if rd.snapshot is not None:
+            node.app.restore(rd.snapshot.data, rd.snapshot.metadata.conf_state)
+        for entry in rd.committed_entries:
+            self.checker.on_apply(node, entry)
+            if entry.type == EntryType.CONF_CHANGE:
+                node.app.applied = entry.index
+                node.app.conf_state = raw.apply_conf_change(ConfChange.decode(entry.data))
+                continue
+            op_id = node.app.apply(entry)
+            if op_id is not None and op_id in self.pending_writes and self.pending_writes[op_id][0] == node.id:
+                del self.pending_writes[op_id]
+                self.completed_bound = max(self.completed_bound, entry.index)
+                self.stats["writes_acked"] += 1
+        for rs in rd.read_states:
+            self._complete_read(node, rs.index, rs.context)
+        raw.advance(rd)
+        self._maybe_snapshot(node)
+
+    def _persist_entries(self, node: SimNode, entries: list[Entry]) -> None:
+        node.storage.append(entries)
+        self.checker.on_entries_persisted(node, entries)
+
+    def _maybe_snapshot(self, node: SimNode) -> None:
+        storage = node.storage
+        applied = node.app.applied
+        if applied - storage.snapshot().metadata.index < self.opts.snapshot_every:
+            return
+        if applied > storage.last_index():
+            return
+        storage.create_snapshot(applied, node.app.conf_state, node.app.snapshot_bytes())
+        compact_to = applied - self.opts.keep_after_snapshot
+        if compact_to >= storage.first_index():
+            storage.compact(compact_to)
+        self.stats["snapshots"] += 1
+
+    # -- clients -------------------------------------------------------------------
+
+    def client_write(self, node: SimNode) -> None:
+        self.op_seq += 1
+        op_id = f"op{self.op_seq}"
+        key = f"k{self.rng.randint(0, 3)}"
+        try:
+            node.raw.propose(f"w|{op_id}|{key}|{self.op_seq}".encode())
+        except ProposalDroppedError:
+            self.stats["writes_dropped"] += 1
+            return
+        self.pending_writes[op_id] = (node.id, self.now)
+
+    def client_read(self, node: SimNode) -> None:
+        self.op_seq += 1
+        ctx = f"r{self.op_seq}@{node.id}".encode()
+        try:
+            node.raw.read_index(ctx)
+        except ProposalDroppedError:
+            self.stats["reads_dropped"] += 1
+            return
+        self.pending_reads[ctx] = PendingRead(node.id, f"k{self.rng.randint(0, 3)}", self.completed_bound, self.now)
+
+    def _complete_read(self, node: SimNode, index: int, ctx: bytes) -> None:
+        read = self.pending_reads.pop(ctx, None)
+        if read is None or read.node_id != node.id:
+            return
+        position = node.app.applied
+        if index > position:
+            self.checker.fail(f"read state index {index} released before apply ({position}) on node {node.id}")
+        if position < read.bound:
+            self.checker.fail(
+                f"stale read on node {node.id}: served at log position {position}, but an operation "
+                f"completed before the read began had observed position {read.bound}"
+            )
+        self.completed_bound = max(self.completed_bound, position)
+        self.stats["reads_done"] += 1
+
+    # -- faults -------------------------------------------------------------------
+
+    def random_partition(self) -> None:
+        ids = sorted(self.nodes)
+        self.net.blocked = set()
+        if self.rng.random() < 0.5:
+            side = set(self.rng.sample(ids, self.rng.randint(1, len(ids) // 2)))
+            for a in ids:
+                for b in ids:
+                    if (a in side) != (b in side):
+                        self.net.blocked.add((a, b))
+            self.log.info("SIM partition %s | %s", sorted(side), sorted(set(ids) - side))
+        else:
+            for _ in range(self.rng.randint(1, len(ids))):
+                a, b = self.rng.sample(ids, 2)
+                self.net.blocked.add((a, b))
+            self.log.info("SIM one-way blocks %s", sorted(self.net.blocked))
+
+    def leader(self) -> SimNode | None:
+        leaders = [n for n in self.nodes.values() if n.up and n.raw.is_leader]
+        return max(leaders, key=lambda n: n.raw.raft.term, default=None)
+
+    def random_conf_change(self) -> None:
+        leader = self.leader()
+        if leader is None:
+            return
+        raft = leader.raw.raft
+        voters, learners = sorted(raft.voters), sorted(raft.learners)
+        choice = self.rng.random()
+        if learners and choice < 0.4:
+            cc = ConfChange(ConfChangeType.ADD_NODE, self.rng.choice(learners))
+        elif choice < 0.7 and self.next_id <= self.opts.nodes + self.opts.max_extra_nodes:
+            new_id = self.next_id
+            cc = ConfChange(ConfChangeType.ADD_LEARNER, new_id)
+        elif len(voters) > 3:
+            cc = ConfChange(ConfChangeType.REMOVE_NODE, self.rng.choice(voters))
+        else:
+            return
+        try:
+            leader.raw.propose_conf_change(cc)
+        except ProposalDroppedError:
+            return
+        self.log.info("SIM proposed %s %d via %d", cc.type.name, cc.node_id, leader.id)
+        self.stats["conf_changes"] += 1
+        if cc.type == ConfChangeType.ADD_LEARNER:
+            self.next_id += 1
+            joiner = SimNode(cc.node_id)  # empty log: learns everything from the leader
+            self.nodes[joiner.id] = joiner
+            self.start(joiner)
+
+    def random_event(self) -> None:
+        rng, o = self.rng, self.opts
+        up = [n for n in self.nodes.values() if n.up]
+        down = [n for n in self.nodes.values() if not n.up]
+        if rng.random() < o.partition_rate:
+            self.random_partition()
+        if self.net.blocked and rng.random() < o.heal_rate:
+            self.log.info("SIM heal partitions")
+            self.net.blocked = set()
+        if up and rng.random() < o.crash_rate:
+            self.crash(rng.choice(up))
+        if down and rng.random() < o.restart_rate:
+            node = rng.choice(down)
+            self.log.info("SIM restart node %d", node.id)
+            self.start(node)
+        up = [n for n in self.nodes.values() if n.up]
+        if up and rng.random() < o.write_rate:
+            self.client_write(rng.choice(up))
+        if up and rng.random() < o.read_rate:
+            self.client_read(rng.choice(up))
+        if rng.random() < o.transfer_rate:
+            leader = self.leader()
+            if leader is not None:
+                target = rng.choice(sorted(leader.raw.raft.voters))
+                self.log.info("SIM transfer leadership %d -> %d", leader.id, target)
+                leader.raw.transfer_leader(target)
+        if rng.random() < o.conf_change_rate:
+            self.random_conf_change()
+
+    # -- the loop ------------------------------------------------------------------
+
+    def round(self, *, faults: bool) -> None:
+        self.now += 1
+        if faults:
+            self.random_event()
+        for m in self.net.due(self.now):
+            node = self.nodes.get(m.to)
+            if node is not None and node.up:
+                node.raw.step(m)
+        for node_id in sorted(self.nodes):
+            node = self.nodes[node_id]
+            if node.up:
+                node.raw.tick()
+        for _ in range(3):
+            for node_id in sorted(self.nodes):
+                node = self.nodes[node_id]
+                if node.up and node.raw.has_ready():
+                    self.handle_ready(node)
+        self.checker.check_round()
+
+    def heal(self) -> None:
+        self.log.info("SIM faults stop: heal network, restart members")
+        self.net.blocked = set()
+        self.net.faulty = False
+        members = self.members()
+        for node in self.nodes.values():
+            if not node.up and node.id in members:
+                self.start(node)
+
+    def run(self) -> None:
+        try:
+            for _ in range(self.opts.fault_rounds):
+                self.round(faults=True)
+            self.heal()
+            self.check_liveness()
+            self.checker.check_final()
+        except InvariantViolation:
+            raise
+        except Exception as exc:  # an internal assertion in the core counts as a failure too
+            raise InvariantViolation(self.checker.describe(f"{type(exc).__name__}: {exc}")) from exc
+
+    def check_liveness(self) -> None:
+        """Once faults stop, a leader must emerge and a proposal commit on every
+        member within a bounded number of ticks."""
+        marker = None
+        proposed_at = 0
+        for _ in range(self.opts.liveness_rounds):
+            self.round(faults=False)
+            leader = self.leader()
+            if leader is None or not leader.raw.raft.committed_entry_in_current_term():
+                continue
+            if marker is not None and self.now - proposed_at > 3 * self.opts.election_tick:
+                # An uncommitted proposal may be lost with a leader change
+                # (that is allowed); propose again.
+                marker = None
+            if marker is None:
+                proposed_at = self.now
+                self.op_seq += 1
+                marker = f"w|live{self.op_seq}|live|done".encode()
+                try:
+                    leader.raw.propose(marker)
+                except ProposalDroppedError:
+                    marker = None
+                continue
+            members = self.members()
+            if all(
+                n.app.values.get("live") == "done" for n in self.nodes.values() if n.id in members and n.up
+            ):
+                self.stats["liveness_rounds"] = self.now - self.opts.fault_rounds
+                return
+        self.checker.fail(
+            f"no progress within {self.opts.liveness_rounds} rounds after faults stopped "
+            f"(leader={getattr(self.leader(), 'id', None)}, marker proposed={marker is not None})"
+        )
+
+
+class Checker:
+    """Raft's safety properties, checked incrementally."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.leader_of_term: dict[int, int] = {}
+        self.entry_at: dict[tuple[int, int], tuple[bytes, int]] = {}  # (index, term) -> (data, prev term)
+        self.committed: dict[int, tuple[int, bytes, int]] = {}  # index -> (term, data, commit term bound)
+        self.known_leaders: set[tuple[int, int]] = set()
+
+    def describe(self, problem: str) -> str:
+        c = self.cluster
+        return (
+            f"{problem}\n  seed={c.seed} round={c.now}\n"
+            f"  replay: python -m tests.sim --seed {c.seed} --nodes {c.opts.nodes} --trace\n"
+            f"--- last trace lines ---\n{c.log.tail()}"
+        )
+
+    def fail(self, problem: str) -> None:
+        raise InvariantViolation(self.describe(problem))
+
+    def on_entries_persisted(self, node: SimNode, entries: list[Entry]) -> None:
+        # Log matching, incrementally: an (index, term) pair always names the
+        # same data and follows the same (index-1, term). By induction, two
+        # logs with a common entry agree on every entry before it.
+        storage = node.storage
+        for e in entries:
+            prev_term = storage.term(e.index - 1) if e.index > 1 else 0
+            key = (e.index, e.term)
+            seen = self.entry_at.get(key)
+            if seen is None:
+                self.entry_at[key] = (e.data, prev_term)
+            elif seen != (e.data, prev_term):
+                self.fail(f"log matching violated at index {e.index} term {e.term} on node {node.id}")
+
+    def on_snapshot_persisted(self, node: SimNode, snapshot) -> None:
+        index = snapshot.metadata.index
+        known = self.committed.get(index)
+        if known is not None and known[0] != snapshot.metadata.term:
+            self.fail(f"node {node.id} installed a snapshot at {index} with term {snapshot.metadata.term}, "
+                      f"but the committed entry there has term {known[0]}")
+
+    def on_apply(self, node: SimNode, entry: Entry) -> None:
+        known = self.committed.get(entry.index)
+        if known is None:
+            self.committed[entry.index] = (entry.term, entry.data, node.raw.raft.term)
+        elif (known[0], known[1]) != (entry.term, entry.data):
+            self.fail(
+                f"state machine safety violated: node {node.id} applied {entry.term}/{entry.data!r} at "
+                f"{entry.index}, others applied {known[0]}/{known[1]!r}"
+            )
+        if entry.index != node.app.applied + 1:
+            self.fail(f"node {node.id} applied index {entry.index} after {node.app.applied}: out of order")
+
+    def check_round(self) -> None:
+        for node in self.cluster.nodes.values():
+            if not node.up or not node.raw.is_leader:
+                continue
+            raft = node.raw.raft
+            holder = self.leader_of_term.setdefault(raft.term, node.id)
+            if holder != node.id:
+                self.fail(f"two leaders in term {raft.term}: {holder} and {node.id}")
+            if (raft.term, node.id) not in self.known_leaders:
+                self.known_leaders.add((raft.term, node.id))
+                self._check_leader_completeness(node)
+
+    def _check_leader_completeness(self, node: SimNode) -> None:
+        raft_log = node.raw.raft.raft_log
+        term = node.raw.raft.term
+        first = raft_log.first_index()
+        for index, (entry_term, _, commit_term) in self.committed.items():
+            if commit_term >= term or index < first:
+                continue
+            if not raft_log.match_term(index, entry_term):
+                self.fail(
+                    f"leader completeness violated: leader {node.id} of term {term} lacks committed entry "
+                    f"{index} (term {entry_term})"
+                )
+
+    def check_final(self) -> None:
+        leader = self.cluster.leader()
+        if leader is None:
+            self.fail("no leader at the end")
+        raft_log = leader.raw.raft.raft_log
+        first = raft_log.first_index()
+        for index, (term, data, _) in sorted(self.committed.items()):
+            if index < first:
+                continue
+            if not raft_log.match_term(index, term):
+                self.fail(f"committed entry {index} (term {term}) lost: final leader {leader.id} lacks it")
+        if raft_log.committed < max(self.committed, default=0):
+            self.fail("final leader's commit index is behind an index that was applied")
