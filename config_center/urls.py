@@ -1,0 +1,11 @@
+"""URL routes of a node's HTTP side. Websocket routes are in ``routing.py``."""
+
+from django.urls import path
+
+from config_center import views
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("health", views.health, name="health"),
+    path("version", views.version, name="version"),
+]

@@ -1,0 +1,54 @@
+"""``manage.py runnode``: start one config_center node (daphne + the node's tasks).
+
+A thin edge: parse the etcd-style flags into a :class:`NodeConfig`, create the
+data directory, and hand over to :func:`consensus.runtime_host.run`. A bad flag
+(or environment variable) is reported on stderr and the command exits with
+status 2 before anything listens.
+"""
+
+import os
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from consensus import runtime_host
+from consensus.node_config import FLAGS, NodeConfigError, parse_node_config
+
+EXIT_USAGE = 2
+
+
+class Command(BaseCommand):
+    help = (
+        "Run a config_center node: the API, websockets and console on --listen-client, "
+        "and the replicated store's member on --listen-peer. Every flag can also be set "
+        "with an environment variable, e.g. CONFIG_CENTER_DATA_DIR for --data-dir."
+    )
+
+    def add_arguments(self, parser):
+        for flag in FLAGS:
+            default = "" if flag.default is None else f" Default: {flag.default}."
+            parser.add_argument(
+                flag.option,
+                dest=flag.dest,
+                default=None,
+                metavar=flag.dest.upper(),
+                help=f"{flag.help} Env: {flag.env}.{default}",
+            )
+
+    def handle(self, *args, **options):
+        values = {flag.dest: options[flag.dest] for flag in FLAGS}
+        try:
+            config = parse_node_config(values, os.environ)
+            runtime_host.prepare_data_dir(config)
+        except NodeConfigError as error:
+            raise CommandError(str(error), returncode=EXIT_USAGE) from None
+
+        from config_center.asgi import application
+
+        # Coroutine factories run beside daphne on the same loop until shutdown.
+        # The Raft node's task is added here.
+        node_tasks: list[runtime_host.TaskFactory] = []
+
+        status = runtime_host.run(config, application=application, extra_tasks=node_tasks)
+        if status != runtime_host.EXIT_OK:
+            sys.exit(status)

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Prepare this checkout to run and test config_center. Idempotent: safe to run
+# before every command; a second run with nothing changed takes about a second.
+#
+#  1. Debian packages listed in scripts/apt-packages.txt: installed with apt-get
+#     when some are missing and we are root; otherwise the command is printed.
+#  2. .venv: a virtual environment made with python3 (3.11 is the project's
+#     version; 3.10 or newer is required by Django 5.2).
+#  3. requirements.txt installed into .venv, skipped when the file is unchanged
+#     since the last successful install.
+#
+# Environment: CONFIG_CENTER_PYTHON picks the interpreter (default: python3).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# --- 1. Debian packages -----------------------------------------------------
+apt_list=scripts/apt-packages.txt
+wanted=()
+while IFS= read -r line || [[ -n "$line" ]]; do
+    line="${line%%#*}"
+    line="${line//[[:space:]]/}"
+    [[ -n "$line" ]] && wanted+=("$line")
+done < "$apt_list"
+
+if ((${#wanted[@]})); then
+    command -v dpkg >/dev/null || die "not a Debian system; install by hand: ${wanted[*]}"
+    missing=()
+    for package in "${wanted[@]}"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    if ((${#missing[@]})); then
+        if [[ "$(id -u)" -eq 0 ]]; then
+            say "installing Debian packages: ${missing[*]}"
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get update -qq
+            apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        else
+            die "missing Debian packages; run: sudo apt-get update && sudo apt-get install -y ${missing[*]}"
+        fi
+    fi
+fi
+
+# --- 2. virtual environment ---------------------------------------------------
+python="${CONFIG_CENTER_PYTHON:-python3}"
+command -v "$python" >/dev/null || die "$python not found; install Python 3.11"
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+    || die "$python is $("$python" -V 2>&1); Django 5.2 needs 3.10+ (the project uses 3.11)"
+
+if [[ -x .venv/bin/python ]] && ! .venv/bin/python -c 'import sys' >/dev/null 2>&1; then
+    say ".venv is broken (its interpreter does not start); recreating it"
+    rm -rf .venv
+fi
+if [[ ! -x .venv/bin/python ]]; then
+    say "creating .venv with $("$python" -V 2>&1)"
+    "$python" -m venv .venv
+fi
+
+# --- 3. Python packages -------------------------------------------------------
+stamp=.venv/.requirements.sha256
+want_hash="$(sha256sum requirements.txt | cut -d' ' -f1)"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want_hash" ]]; then
+    say "installing requirements.txt into .venv"
+    .venv/bin/python -m pip install -q -q --disable-pip-version-check -r requirements.txt
+    printf '%s\n' "$want_hash" > "$stamp"
+fi

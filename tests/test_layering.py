@@ -1,0 +1,153 @@
+"""Imports point downward only (STYLE.md, "Layers").
+
+An ``ast`` scan of the source: no module is imported to find out. Imports inside
+``if TYPE_CHECKING:`` are exempt, since they never run. Only files that exist are
+scanned, so a layer that is not written yet simply has nothing to check.
+"""
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Files under ``root`` must not import any module in ``banned`` (or below it)."""
+
+    root: str
+    banned: tuple[str, ...]
+    why: str
+    # Modules under ``consensus`` that are allowed even though ``consensus`` is banned.
+    allowed: tuple[str, ...] = ()
+
+    def files(self) -> list[Path]:
+        path = REPO / self.root
+        if path.is_file():
+            return [path]
+        return sorted(path.rglob("*.py")) if path.is_dir() else []
+
+    def violation(self, module: str) -> str | None:
+        if any(_within(module, ok) for ok in self.allowed):
+            return None
+        return next((banned for banned in self.banned if _within(module, banned)), None)
+
+
+RULES = (
+    Rule(
+        "consensus/raft",
+        banned=(
+            "asyncio", "django", "socket", "time", "os", "random", "threading",
+            "config_center", "consensus",
+        ),
+        allowed=("consensus.raft",),
+        why="the Raft core is a pure state machine: no I/O, clock, threads or global RNG "
+        "(the RNG and the logger are passed in), and it imports nothing above itself",
+    ),
+    Rule(
+        "consensus/storage",
+        banned=("django", "config_center"),
+        why="the WAL and snapshot files sit below the web edge and know nothing of Django",
+    ),
+    Rule(
+        "consensus/node_config.py",
+        banned=("django", "asyncio", "socket", "os", "config_center"),
+        why="node configuration parsing is pure: the environment is passed in",
+    ),
+)
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def imported_modules(source: str, module_name: str, is_package: bool) -> list[tuple[int, str]]:
+    """Every module an import statement in ``source`` may load, as (line, name).
+
+    ``from a.b import c`` yields both ``a.b`` and ``a.b.c`` (``c`` may be a
+    submodule); relative imports are resolved against ``module_name``.
+    """
+    package = module_name.split(".") if is_package else module_name.split(".")[:-1]
+    found: list[tuple[int, str]] = []
+
+    class Visitor(ast.NodeVisitor):
+        def visit_If(self, node: ast.If) -> None:
+            test = node.test
+            name = test.id if isinstance(test, ast.Name) else getattr(test, "attr", None)
+            if name != "TYPE_CHECKING":
+                for child in node.body:
+                    self.visit(child)
+            for child in node.orelse:
+                self.visit(child)
+
+        def visit_Import(self, node: ast.Import) -> None:
+            found.extend((node.lineno, alias.name) for alias in node.names)
+
+        def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                parts = base + (node.module.split(".") if node.module else [])
+                target = ".".join(parts)
+            else:
+                target = node.module or ""
+            found.append((node.lineno, target))
+            found.extend((node.lineno, f"{target}.{alias.name}") for alias in node.names)
+
+    Visitor().visit(ast.parse(source))
+    return found
+
+
+def _module_name(path: Path) -> tuple[str, bool]:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        return ".".join(parts[:-1]), True
+    return ".".join(parts), False
+
+
+CASES = [(rule, path) for rule in RULES for path in rule.files()]
+
+
+@pytest.mark.parametrize(
+    ("rule", "path"), CASES, ids=[str(path.relative_to(REPO)) for _, path in CASES]
+)
+def test_imports_point_downward(rule, path):
+    module_name, is_package = _module_name(path)
+    bad = []
+    for line, module in imported_modules(path.read_text(), module_name, is_package):
+        banned = rule.violation(module)
+        if banned:
+            bad.append(f"{path.relative_to(REPO)}:{line} imports {module} ({banned} is banned)")
+    assert not bad, f"{rule.why}:\n" + "\n".join(bad)
+
+
+def test_the_raft_core_is_scanned():
+    assert any(path.parent.name == "raft" for _, path in CASES), "consensus/raft has no .py files"
+
+
+def test_scanner_finds_direct_relative_and_submodule_imports():
+    source = "\n".join(
+        [
+            "import os.path",
+            "from random import Random",
+            "from .. import storage",
+            "from ..transport.codec import encode",
+            "from .messages import Entry",
+            "if TYPE_CHECKING:",
+            "    import asyncio",
+            "else:",
+            "    import time",
+            "def late():",
+            "    import threading",
+        ]
+    )
+    modules = [name for _, name in imported_modules(source, "consensus.raft.core", False)]
+    rule = RULES[0]
+    violations = sorted({rule.violation(name) for name in modules} - {None})
+    assert violations == ["consensus", "os", "random", "threading", "time"]
+    assert "asyncio" not in modules
+    assert rule.violation("consensus.raft.messages") is None
+    assert rule.violation("consensus.raft.messages.Entry") is None
+    assert rule.violation("ostrich") is None

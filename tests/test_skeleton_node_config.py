@@ -1,0 +1,193 @@
+"""parse_node_config: defaults, environment variables, and one error per bad flag."""
+
+from pathlib import Path
+
+import pytest
+
+from consensus.node_config import (
+    FLAGS,
+    ClusterState,
+    HostPort,
+    Member,
+    NodeConfigError,
+    parse_node_config,
+)
+
+
+def parse(environ=None, **flags):
+    return parse_node_config(flags, environ or {})
+
+
+def test_defaults_make_a_one_member_cluster():
+    config = parse()
+    assert config.name == "default"
+    assert config.data_dir == Path("./data")
+    assert config.listen_client == HostPort("127.0.0.1", 8000)
+    assert config.listen_peer == HostPort("127.0.0.1", 2380)
+    assert config.initial_cluster == (Member("default", HostPort("127.0.0.1", 2380)),)
+    assert config.initial_cluster_state is ClusterState.NEW
+    assert (config.heartbeat_ms, config.election_ms, config.snapshot_count) == (100, 1000, 10000)
+    assert config.election_ticks == 10
+    assert config.member == config.initial_cluster[0]
+
+
+def test_default_initial_cluster_follows_name_and_listen_peer():
+    config = parse(name="n1", listen_peer="10.0.0.5:2390")
+    assert [str(member) for member in config.initial_cluster] == ["n1=10.0.0.5:2390"]
+
+
+def test_three_member_cluster():
+    config = parse(
+        name="b",
+        listen_peer="0.0.0.0:2382",
+        initial_cluster="a=10.0.0.1:2380, b=10.0.0.2:2382,c=node-c.example:2380",
+        initial_cluster_state="existing",
+    )
+    assert [member.name for member in config.initial_cluster] == ["a", "b", "c"]
+    assert config.member == Member("b", HostPort("10.0.0.2", 2382))
+    assert config.initial_cluster_state is ClusterState.EXISTING
+
+
+def test_ipv6_addresses_in_brackets():
+    config = parse(listen_client="[::1]:8001", listen_peer="[::1]:2381")
+    assert config.listen_client == HostPort("::1", 8001)
+    assert str(config.listen_peer) == "[::1]:2381"
+
+
+def test_every_flag_has_an_environment_variable():
+    assert [flag.env for flag in FLAGS] == [
+        "CONFIG_CENTER_NAME",
+        "CONFIG_CENTER_DATA_DIR",
+        "CONFIG_CENTER_LISTEN_CLIENT",
+        "CONFIG_CENTER_LISTEN_PEER",
+        "CONFIG_CENTER_INITIAL_CLUSTER",
+        "CONFIG_CENTER_INITIAL_CLUSTER_STATE",
+        "CONFIG_CENTER_HEARTBEAT_MS",
+        "CONFIG_CENTER_ELECTION_MS",
+        "CONFIG_CENTER_SNAPSHOT_COUNT",
+    ]
+
+
+def test_environment_variables_set_values():
+    config = parse(
+        {
+            "CONFIG_CENTER_NAME": "env-node",
+            "CONFIG_CENTER_DATA_DIR": "/var/lib/cc",
+            "CONFIG_CENTER_LISTEN_CLIENT": "127.0.0.1:9000",
+            "CONFIG_CENTER_LISTEN_PEER": "127.0.0.1:9380",
+            "CONFIG_CENTER_HEARTBEAT_MS": "50",
+            "CONFIG_CENTER_ELECTION_MS": "500",
+            "CONFIG_CENTER_SNAPSHOT_COUNT": "7",
+            "CONFIG_CENTER_INITIAL_CLUSTER_STATE": "existing",
+        }
+    )
+    assert config.name == "env-node"
+    assert config.data_dir == Path("/var/lib/cc")
+    assert config.listen_client == HostPort("127.0.0.1", 9000)
+    assert config.initial_cluster == (Member("env-node", HostPort("127.0.0.1", 9380)),)
+    assert (config.heartbeat_ms, config.election_ms, config.snapshot_count) == (50, 500, 7)
+    assert config.initial_cluster_state is ClusterState.EXISTING
+
+
+def test_command_line_wins_over_environment():
+    config = parse({"CONFIG_CENTER_HEARTBEAT_MS": "50"}, heartbeat_ms="20")
+    assert config.heartbeat_ms == 20
+
+
+def test_none_means_flag_not_given():
+    config = parse({"CONFIG_CENTER_NAME": "from-env"}, name=None)
+    assert config.name == "from-env"
+
+
+def test_error_from_environment_names_flag_and_variable():
+    with pytest.raises(NodeConfigError) as caught:
+        parse({"CONFIG_CENTER_SNAPSHOT_COUNT": "0"})
+    assert caught.value.flag == "--snapshot-count"
+    assert caught.value.env == "CONFIG_CENTER_SNAPSHOT_COUNT"
+    assert str(caught.value).startswith("--snapshot-count (set by CONFIG_CENTER_SNAPSHOT_COUNT): ")
+
+
+def test_unknown_key_is_a_programming_error():
+    with pytest.raises(ValueError, match="not node flags"):
+        parse(heartbeat=100)
+
+
+@pytest.mark.parametrize(
+    ("flags", "flag"),
+    [
+        ({"name": ""}, "--name"),
+        ({"name": "has space"}, "--name"),
+        ({"name": "-leading-dash"}, "--name"),
+        ({"name": "a,b"}, "--name"),
+        ({"data_dir": "  "}, "--data-dir"),
+        ({"listen_client": "127.0.0.1"}, "--listen-client"),
+        ({"listen_client": ":8000"}, "--listen-client"),
+        ({"listen_client": "127.0.0.1:0"}, "--listen-client"),
+        ({"listen_client": "127.0.0.1:65536"}, "--listen-client"),
+        ({"listen_client": "127.0.0.1:http"}, "--listen-client"),
+        ({"listen_client": "999.1.1.1:8000"}, "--listen-client"),
+        ({"listen_client": "::1:8000"}, "--listen-client"),
+        ({"listen_client": "[not-v6]:8000"}, "--listen-client"),
+        ({"listen_client": "bad_host!:8000"}, "--listen-client"),
+        ({"listen_peer": "localhost"}, "--listen-peer"),
+        ({"listen_peer": "127.0.0.1:8000"}, "--listen-peer"),
+        ({"listen_client": "0.0.0.0:2380"}, "--listen-peer"),
+        ({"initial_cluster_state": "fresh"}, "--initial-cluster-state"),
+        ({"heartbeat_ms": "0"}, "--heartbeat-ms"),
+        ({"heartbeat_ms": "-5"}, "--heartbeat-ms"),
+        ({"heartbeat_ms": "1e2"}, "--heartbeat-ms"),
+        ({"election_ms": "ten"}, "--election-ms"),
+        ({"heartbeat_ms": "100", "election_ms": "100"}, "--election-ms"),
+        ({"heartbeat_ms": "100", "election_ms": "299"}, "--election-ms"),
+        ({"heartbeat_ms": "1000", "election_ms": "50001"}, "--election-ms"),
+        ({"snapshot_count": "0"}, "--snapshot-count"),
+        ({"snapshot_count": "1_000"}, "--snapshot-count"),
+    ],
+)
+def test_bad_value_names_its_flag(flags, flag):
+    with pytest.raises(NodeConfigError) as caught:
+        parse(**flags)
+    assert caught.value.flag == flag
+    assert str(caught.value).startswith(flag + ": ")
+
+
+def test_election_exactly_three_heartbeats_is_accepted():
+    assert parse(heartbeat_ms="100", election_ms="300").election_ticks == 3
+
+
+@pytest.mark.parametrize(
+    ("cluster", "words"),
+    [
+        ("other=127.0.0.1:2380", "no member named 'default'"),
+        ("default=127.0.0.1:2380,default=127.0.0.1:2381", "more than once"),
+        ("default=127.0.0.1:2380,b=127.0.0.1:2380", "share the peer address"),
+        ("default=127.0.0.1:2380,", "empty entry"),
+        ("default", "not NAME=HOST:PORT"),
+        ("default=127.0.0.1:2380,b=nowhere", "member 'b'"),
+        ("default=127.0.0.1:2380,b c=127.0.0.1:2381", "'b c' is not valid"),
+        ("default=127.0.0.1:2999", "--listen-peer is 127.0.0.1:2380"),
+        ("default=127.0.0.1:2380,b=0.0.0.0:2381", "wildcard"),
+    ],
+)
+def test_bad_initial_cluster(cluster, words):
+    with pytest.raises(NodeConfigError) as caught:
+        parse(initial_cluster=cluster)
+    assert caught.value.flag == "--initial-cluster"
+    assert words in str(caught.value)
+
+
+def test_wildcard_listen_peer_needs_only_the_same_port():
+    config = parse(listen_peer="0.0.0.0:2380", initial_cluster="default=10.1.2.3:2380")
+    assert config.member.peer == HostPort("10.1.2.3", 2380)
+    with pytest.raises(NodeConfigError, match="--initial-cluster"):
+        parse(listen_peer="0.0.0.0:2380", initial_cluster="default=10.1.2.3:2381")
+
+
+def test_direct_construction_is_validated_too():
+    config = parse()
+    with pytest.raises(NodeConfigError, match="--election-ms"):
+        type(config)(**{**_fields(config), "election_ms": 200})
+
+
+def _fields(config):
+    return {name: getattr(config, name) for name in config.__dataclass_fields__}
