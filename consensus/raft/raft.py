@@ -119,7 +119,10 @@ class Raft:
         self._apply_conf_state(conf_state)
         if hard_state != HardState():
             self._load_hard_state(hard_state)
-        elif storage.last_index() == 0 and (config.peers or config.learners):
+        elif (config.peers or config.learners) and storage.snapshot().is_empty:
+            # No hard state was ever persisted, so no ready batch of this node
+            # was completed and nothing it holds was acknowledged: any entries
+            # on disk are a torn first write. Start the cluster afresh.
             self._bootstrap(config.peers, config.learners)
         if config.applied:
             self.raft_log.applied_to(config.applied)
