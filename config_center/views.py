@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from config_center import __version__
+from consensus.node import local_node
 
 # The etcd API generation our store's client interface is shaped after.
 ETCD_COMPATIBLE_VERSION = "3.4.0"
@@ -16,10 +17,14 @@ ETCD_COMPATIBLE_VERSION = "3.4.0"
 
 @require_safe
 def health(request: HttpRequest) -> JsonResponse:
-    """Answer 200 ``{"health": "true"}`` while this process serves requests.
-
-    Liveness only: it does not consult the Raft node yet.
-    """
+    """etcd 3.4's health answer: 200 ``{"health": "true"}`` when this
+    process's store member knows a leader; 503 ``{"health": "false"}`` with a
+    ``reason`` otherwise (no member running here, or no leader elected)."""
+    member = local_node()
+    if member is None:
+        return JsonResponse({"health": "false", "reason": "the store member is not running"}, status=503)
+    if member.status().leader == 0:
+        return JsonResponse({"health": "false", "reason": "RAFT NO LEADER"}, status=503)
     return JsonResponse({"health": "true"})
 
 

@@ -56,15 +56,17 @@ def get(url: str) -> tuple[int, str, str]:
         return response.status, response.headers.get("Content-Type", ""), response.read().decode()
 
 
-def wait_until_serving(process: subprocess.Popen, base_url: str) -> None:
-    """Poll /health until it answers 200; fail early if the process dies."""
+def wait_until_serving(process: subprocess.Popen, base_url: str, *, expect_member: bool = True) -> None:
+    """Poll /version until it answers 200 (the process serves HTTP), then, if
+    a store member runs here, /health until it has elected itself; fail early
+    if the process dies."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             _, stderr = process.communicate()
             pytest.fail(f"node exited with {process.returncode} before serving:\n{stderr}")
         try:
-            if get(base_url + "/health")[0] == 200:
+            if get(base_url + "/version")[0] == 200 and (not expect_member or _member_ready(base_url)):
                 return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
@@ -72,6 +74,13 @@ def wait_until_serving(process: subprocess.Popen, base_url: str) -> None:
     process.kill()
     _, stderr = process.communicate()
     pytest.fail(f"node did not serve {base_url}/health within {STARTUP_TIMEOUT} s:\n{stderr}")
+
+
+def _member_ready(base_url: str) -> bool:
+    try:
+        return get(base_url + "/health")[0] == 200
+    except urllib.error.HTTPError:
+        return False  # 503 until the member has elected itself
 
 
 def stop(process: subprocess.Popen, signum: int = signal.SIGTERM) -> tuple[int, str, str]:
@@ -262,7 +271,7 @@ def run_host(tmp_path: Path, mode: str) -> tuple[subprocess.Popen, Path, str]:
 def test_extra_tasks_run_beside_daphne_and_are_cancelled_on_sigterm(tmp_path):
     process, marks, base_url = run_host(tmp_path, "wait")
     try:
-        wait_until_serving(process, base_url)
+        wait_until_serving(process, base_url, expect_member=False)
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not marks.exists() or marks.read_text().count("started") < 2:
             assert time.monotonic() < deadline, "extra tasks did not start"

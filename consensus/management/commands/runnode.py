@@ -6,15 +6,18 @@ data directory, and hand over to :func:`consensus.runtime_host.run`. A bad flag
 status 2 before anything listens.
 """
 
+import functools
 import os
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from consensus import runtime_host
+from consensus import node, runtime_host
 from consensus.node_config import FLAGS, NodeConfigError, parse_node_config
+from consensus.storage.errors import StorageError
 
 EXIT_USAGE = 2
+EXIT_STORAGE = 1
 
 
 class Command(BaseCommand):
@@ -43,11 +46,27 @@ class Command(BaseCommand):
         except NodeConfigError as error:
             raise CommandError(str(error), returncode=EXIT_USAGE) from None
 
+        if len(config.initial_cluster) > 1:
+            raise CommandError(
+                "--initial-cluster: clusters of more than one member need the peer transport, "
+                "which this build does not have yet; start a single member",
+                returncode=EXIT_USAGE,
+            )
+        try:
+            storage = node.open_member_storage(config.data_dir)
+        except StorageError as error:
+            # e.g. another node holds the data dir, or the WAL is corrupt.
+            raise CommandError(str(error), returncode=EXIT_STORAGE) from None
+
         from config_center.asgi import application
 
         # Coroutine factories run beside daphne on the same loop until shutdown.
-        # The Raft node's task is added here.
-        node_tasks: list[runtime_host.TaskFactory] = []
+        node_tasks: list[runtime_host.TaskFactory] = [
+            functools.partial(
+                node.serve_node, storage, node_id=1, peers=(1,), heartbeat_ms=config.heartbeat_ms,
+                election_ms=config.election_ms, snapshot_count=config.snapshot_count,
+            )
+        ]
 
         status = runtime_host.run(config, application=application, extra_tasks=node_tasks)
         if status != runtime_host.EXIT_OK:

@@ -1,0 +1,325 @@
+"""The node runtime: drives one ``RawNode`` on the asyncio loop.
+
+One task owns the Raft node. Every input — a tick, a peer message, a client
+proposal, a read request — reaches it through one queue, so the core is never
+touched concurrently. After each burst of inputs the task handles ready
+batches strictly in the order the Ready contract demands:
+
+    persist (WAL append + fsync, in a worker thread so the loop stays live)
+      -> send (peer messages; none yet in a single-member cluster)
+      -> apply (committed entries, in order, to the state machine)
+      -> release reads -> advance
+
+Inputs that arrive while an fsync is in progress wait in the queue and go
+into the next batch: that is where proposal batching comes from.
+
+A proposal's future completes only after its entry is applied, never when it
+is proposed. Entry data is ``request_id (8 bytes) + payload`` so the node that
+proposed it can match the applied entry to the waiting caller.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import random
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from consensus.raft.messages import ConfChange, ConfState, Entry, EntryType, StateType
+from consensus.raft.raft import Config, ProposalDroppedError
+from consensus.raft.raw_node import RawNode, Ready
+from consensus.storage.durable import DurableStorage
+
+logger = logging.getLogger(__name__)
+
+_REQUEST_ID_BYTES = 8
+
+
+class StateMachine(Protocol):
+    """What the node applies committed entries to. ``apply`` must be
+    deterministic: every member applies the same entries in the same order."""
+
+    def apply(self, index: int, payload: bytes) -> Any: ...
+
+    def snapshot(self) -> bytes: ...
+
+    def restore(self, data: bytes, index: int) -> None: ...
+
+
+class NotLeaderError(Exception):
+    """This member cannot accept the request now (no leader, or another member
+    leads). Retryable; ``leader_id`` names the leader when known."""
+
+    def __init__(self, message: str, leader_id: int = 0) -> None:
+        super().__init__(message)
+        self.leader_id = leader_id
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    id: int
+    term: int
+    leader: int
+    role: str
+    commit: int
+    applied: int
+    last_index: int
+    voters: tuple[int, ...]
+    learners: tuple[int, ...]
+
+
+class AppliedEntryCounter:
+    """The state machine used until the MVCC store is plugged in: it records
+    how many normal entries were applied and the payload size, which is
+    enough to see the log replicate, persist and recover."""
+
+    def __init__(self) -> None:
+        self.entries = 0
+        self.bytes = 0
+        self.last_index = 0
+
+    def apply(self, index: int, payload: bytes) -> int:
+        self.entries += 1
+        self.bytes += len(payload)
+        self.last_index = index
+        return index
+
+    def snapshot(self) -> bytes:
+        return f"{self.entries} {self.bytes} {self.last_index}".encode()
+
+    def restore(self, data: bytes, index: int) -> None:
+        entries, size, last = (int(x) for x in data.split())
+        self.entries, self.bytes, self.last_index = entries, size, last
+
+
+class RaftNode:
+    """A single Raft member with durable storage, ticking on the loop.
+
+    ``run()`` is the owner task; the other coroutines enqueue work for it and
+    await their futures. Multi-member transport arrives with the peer layer;
+    until then a node whose configuration has other voters simply never
+    hears from them.
+    """
+
+    def __init__(
+        self,
+        *,
+        node_id: int,
+        peers: tuple[int, ...],
+        storage: DurableStorage,
+        state_machine: StateMachine,
+        heartbeat_ms: int = 100,
+        election_ms: int = 1000,
+        snapshot_count: int = 10_000,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.id = node_id
+        self.storage = storage
+        self.state_machine = state_machine
+        self.heartbeat_s = heartbeat_ms / 1000
+        self.snapshot_count = snapshot_count
+        snapshot = storage.snapshot()
+        if not snapshot.is_empty:
+            state_machine.restore(snapshot.data, snapshot.metadata.index)
+        self.conf_state: ConfState = snapshot.metadata.conf_state
+        config = Config(
+            id=node_id,
+            peers=peers,
+            election_tick=max(2, election_ms // heartbeat_ms),
+            heartbeat_tick=1,
+        )
+        self.raw = RawNode(config, storage, rng=rng or random.Random(os.urandom(8)), logger=logger)
+        self._inbox: asyncio.Queue = asyncio.Queue()
+        self._proposals: dict[bytes, asyncio.Future] = {}
+        self._reads: dict[bytes, asyncio.Future] = {}
+        self._request_ids = itertools.count(1)
+        self._run_id = os.urandom(4)
+        self._stopped = False
+
+    # -- client side -------------------------------------------------------
+
+    async def propose(self, payload: bytes, timeout: float = 5.0) -> Any:
+        """Replicate ``payload`` and return the state machine's result once it
+        is applied here. Raises NotLeaderError (retryable) or TimeoutError."""
+        request_id = self._run_id + next(self._request_ids).to_bytes(_REQUEST_ID_BYTES - 4, "big")
+        future = asyncio.get_running_loop().create_future()
+        self._proposals[request_id] = future
+        self._inbox.put_nowait(("propose", request_id + payload))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._proposals.pop(request_id, None)
+
+    async def read_index(self, timeout: float = 5.0) -> int:
+        """A linearizable read point: returns once this member has applied
+        everything committed when the call was made."""
+        context = self._run_id + b"r" + next(self._request_ids).to_bytes(8, "big")
+        future = asyncio.get_running_loop().create_future()
+        self._reads[context] = future
+        self._inbox.put_nowait(("read", context))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._reads.pop(context, None)
+
+    def status(self) -> NodeStatus:
+        st = self.raw.status()
+        return NodeStatus(
+            id=st.id, term=st.term, leader=st.lead, role=st.state.name.lower(), commit=st.commit,
+            applied=st.applied, last_index=st.last_index, voters=st.voters, learners=st.learners,
+        )
+
+    # -- the owner task -------------------------------------------------------
+
+    async def run(self) -> None:
+        ticker = asyncio.create_task(self._ticker(), name=f"raft-{self.id}-ticker")
+        try:
+            await self._drain_ready()
+            if self.raw.raft.voters == {self.id}:
+                # A one-member cluster need not wait out an election timeout.
+                self.raw.campaign()
+            while True:
+                await self._drain_ready()
+                item = await self._inbox.get()
+                self._handle(item)
+                while not self._inbox.empty():
+                    self._handle(self._inbox.get_nowait())
+        finally:
+            ticker.cancel()
+            self._stopped = True
+            self._fail_waiters(NotLeaderError("node is shutting down"))
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            self._inbox.put_nowait(("tick", None))
+
+    def _handle(self, item: tuple[str, Any]) -> None:
+        kind, value = item
+        if kind == "tick":
+            was_leader = self.raw.is_leader
+            self.raw.tick()
+            if was_leader and not self.raw.is_leader:
+                # Pending reads will never be confirmed by this term: fail them
+                # so the caller retries. Pending proposals may still commit
+                # under the next leader, so they are left to time out
+                # (outcome unknown) rather than be reported as failed.
+                for key in list(self._reads):
+                    self._resolve(self._reads, key, error=NotLeaderError("leadership lost", self.raw.leader_id))
+        elif kind == "propose":
+            try:
+                self.raw.propose(value)
+            except ProposalDroppedError as exc:
+                self._resolve(self._proposals, value[:_REQUEST_ID_BYTES], error=NotLeaderError(str(exc), self.raw.leader_id))
+        elif kind == "read":
+            try:
+                self.raw.read_index(value)
+            except ProposalDroppedError as exc:
+                self._resolve(self._reads, value, error=NotLeaderError(str(exc), self.raw.leader_id))
+        elif kind == "message":
+            self.raw.step(value)
+        else:
+            raise ValueError(f"unknown node input {kind!r}")
+
+    async def _drain_ready(self) -> None:
+        while self.raw.has_ready():
+            await self._handle_ready(self.raw.ready())
+
+    async def _handle_ready(self, rd: Ready) -> None:
+        # 1. persist: nothing below happens until the fsync has returned.
+        if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
+            await asyncio.to_thread(self.storage.save, rd.hard_state, rd.entries, rd.snapshot)
+        # 2. send: peer transport is not wired yet; a single member sends nothing.
+        # 3. apply
+        if rd.snapshot is not None:
+            self.state_machine.restore(rd.snapshot.data, rd.snapshot.metadata.index)
+            self.conf_state = rd.snapshot.metadata.conf_state
+        for entry in rd.committed_entries:
+            self._apply(entry)
+        # 4. reads are safe now: their index is applied
+        for rs in rd.read_states:
+            self._resolve(self._reads, rs.context, result=rs.index)
+        self.raw.advance(rd)
+        await self._maybe_snapshot()
+
+    def _apply(self, entry: Entry) -> None:
+        if entry.type == EntryType.CONF_CHANGE:
+            self.conf_state = self.raw.apply_conf_change(ConfChange.decode(entry.data))
+            return
+        if not entry.data:
+            return  # a new leader's empty entry
+        request_id, payload = entry.data[:_REQUEST_ID_BYTES], entry.data[_REQUEST_ID_BYTES:]
+        try:
+            result = self.state_machine.apply(entry.index, payload)
+        except Exception as exc:  # the entry is applied (skipped) everywhere alike
+            logger.exception("applying entry %d failed", entry.index)
+            self._resolve(self._proposals, request_id, error=exc)
+            return
+        self._resolve(self._proposals, request_id, result=result)
+
+    async def _maybe_snapshot(self) -> None:
+        applied = self.raw.raft.raft_log.applied
+        if applied - self.storage.snapshot().metadata.index < self.snapshot_count:
+            return
+        data = self.state_machine.snapshot()
+        await asyncio.to_thread(self.storage.create_snapshot, applied, self.conf_state, data)
+        logger.info("node %d: snapshot at applied index %d", self.id, applied)
+
+    @staticmethod
+    def _resolve(waiters: dict, key: bytes, *, result: Any = None, error: BaseException | None = None) -> None:
+        future = waiters.pop(key, None)
+        if future is None or future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def _fail_waiters(self, error: Exception) -> None:
+        for waiters in (self._proposals, self._reads):
+            for key in list(waiters):
+                self._resolve(waiters, key, error=error)
+
+    @property
+    def is_leader(self) -> bool:
+        return self.raw.raft.state == StateType.LEADER
+
+
+# -- the process's own member ---------------------------------------------------
+
+_local_node: RaftNode | None = None
+
+
+def local_node() -> RaftNode | None:
+    """The member running in this process, once ``serve_node`` has started it."""
+    return _local_node
+
+
+MEMBER_DIR = "member"
+
+
+def open_member_storage(data_dir) -> DurableStorage:
+    """Open (and lock) the member's WAL and snapshots under ``<data-dir>/member``."""
+    from pathlib import Path
+
+    return DurableStorage.open(Path(data_dir) / MEMBER_DIR)
+
+
+async def serve_node(
+    storage: DurableStorage, *, node_id: int, peers: tuple[int, ...], heartbeat_ms: int, election_ms: int,
+    snapshot_count: int, state_machine: StateMachine | None = None,
+) -> None:
+    """Run this process's member until cancelled, then close its storage."""
+    global _local_node
+    node = RaftNode(
+        node_id=node_id, peers=peers, storage=storage, state_machine=state_machine or AppliedEntryCounter(),
+        heartbeat_ms=heartbeat_ms, election_ms=election_ms, snapshot_count=snapshot_count,
+    )
+    _local_node = node
+    try:
+        await node.run()
+    finally:
+        _local_node = None
+        storage.close()
