@@ -3,6 +3,7 @@
 - ``--seeds N``: how many seeds a seeded simulation runs (default 1000).
 - ``--seed S``: replay one seed (the one a failing simulation printed).
 - ``--soak``: also run tests marked ``@pytest.mark.soak`` (long runs).
+- ``--rewrite``: regenerate transcript tests' expected output.
 """
 
 import pytest
@@ -23,6 +24,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="S",
         help="replay a single simulation seed, e.g. one printed by a failure",
+    )
+    group.addoption(
+        "--rewrite",
+        action="store_true",
+        default=False,
+        help="regenerate the expected output of transcript tests instead of comparing",
     )
     group.addoption(
         "--soak",

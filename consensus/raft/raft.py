@@ -591,8 +591,14 @@ class Raft:
             pr.inflights.free_le(m.index)
         if self._maybe_commit():
             self.bcast_append()
-        elif was_paused or pr.state == ProgressState.REPLICATE:
-            self._send_append_all(m.frm)
+        elif was_paused:
+            # The follower was waiting on us; even an empty append tells it
+            # the current commit index.
+            self._send_append(m.frm)
+        # Pipelining: whatever the follower still lacks, as far as its
+        # window allows. Nothing empty: the commit index did not move.
+        while self._send_append(m.frm, send_if_empty=False):
+            pass
         if m.frm == self.lead_transferee and pr.match == self.raft_log.last_index():
             self.logger.info("raft %d: transferee %d caught up, sending TimeoutNow", self.id, m.frm)
             self._send(MT.TIMEOUT_NOW, m.frm)
