@@ -173,7 +173,9 @@ class RawNode:
             or raft.raft_log.unstable.snapshot is not None
             or raft.raft_log.has_next_committed_entries()
             or raft.read_states
-            or self._read_states_waiting
+            # A read waiting for apply is work only once it can be released;
+            # until then an empty Ready would spin the caller's loop.
+            or any(rs.index <= raft.raft_log.applied for rs in self._read_states_waiting)
             or raft.soft_state() != self._prev_soft
             or raft.hard_state() != self._prev_hard
         )
