@@ -1,0 +1,356 @@
+"""``DurableStorage``: the Raft log on disk (WAL + snapshot files) behind the
+``LogStorage`` protocol the core reads.
+
+Layout of a data directory::
+
+    LOCK                      exclusive flock while open (dir_lock.py)
+    wal/<seq>-<first>.wal     WAL segments (wal.py, segment.py)
+    snap/<term>-<index>.snap  snapshot files (snapshot_files.py)
+
+The ready contract (persist → send → apply → advance): ``save`` returns only
+after the batch's records are fsynced, and only then updates the in-memory
+``MemoryStorage`` the core reads, so the core never reads an entry that is not
+durable. Concurrent ``save`` calls share fsyncs (group commit) and their
+in-memory updates are applied in WAL order, so memory always equals what
+recovery would rebuild.
+
+Snapshots are committed by the WAL: a snapshot file is written atomically
+first, then a SNAPSHOT_MARKER is appended and fsynced; only the marker makes
+the snapshot count. After a snapshot, snapshot files beyond the newest
+``keep_snapshots`` are deleted, and the WAL is released up to the *oldest kept*
+snapshot, so the entries after every kept snapshot stay on disk.
+
+Recovery choice (``open``): the snapshot used is the newest file that verifies
+and is not newer than the WAL's latest marker. Files newer than that marker
+belong to a snapshot whose marker never became durable (the operation was
+never acknowledged) and are deleted. A file that does not verify is reported
+with ``logging.error`` and renamed to ``*.broken``, and the next older one is
+tried; if the one used is older than the WAL's latest marker, an error log
+says which snapshot is used instead. This is sound because a snapshot is
+always of committed state, and the WAL still holds every entry after each kept
+snapshot; when it does not (the newer snapshot was installed from the leader,
+so the entries before it never existed here), ``open`` raises
+UnrecoverableStateError rather than start with a hole. While running from an
+older snapshot, ``first_index()`` is lower than it was before the restart.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from pathlib import Path
+from typing import Callable, Sequence
+
+from consensus.raft.log_storage import MemoryStorage, SnapshotOutOfDateError, UnavailableError
+from consensus.raft.messages import EMPTY_SNAPSHOT, ConfState, Entry, HardState, Snapshot, SnapshotMetadata
+
+from .dir_lock import DataDirLock
+from .errors import SnapshotFileError, StorageClosedError, StorageFailedError, UnrecoverableStateError
+from .fsync import make_dirs
+from .log_tail import LogTail
+from .records import EntryBatch, Record, SnapshotMarker
+from .replay import replay
+from .snapshot_files import SnapshotFiles, SnapshotName
+from .wal import DEFAULT_SEGMENT_SIZE, WAL, WALStats
+
+log = logging.getLogger(__name__)
+
+WAL_DIR = "wal"
+SNAP_DIR = "snap"
+
+
+class DurableStorage:
+    """A durable ``LogStorage``. Thread-safe; see the module docstring for the
+    ordering guarantees."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        lock: DataDirLock,
+        wal: WAL,
+        snap_files: SnapshotFiles,
+        memory: MemoryStorage,
+        keep_snapshots: int,
+    ) -> None:
+        """Use :meth:`open`."""
+        self._data_dir = data_dir
+        self._lock = lock
+        self._wal = wal
+        self._snap_files = snap_files
+        self._memory = memory
+        self._keep_snapshots = keep_snapshots
+        # Guards _memory; in-memory updates wait here for their WAL turn.
+        self._memory_cond = threading.Condition(threading.Lock())
+        self._applied_ticket = 0
+        # One snapshot operation at a time: file, marker and pruning belong together.
+        self._snapshot_lock = threading.Lock()
+        self._failure: BaseException | None = None
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls, data_dir: Path | str, *, segment_size: int = DEFAULT_SEGMENT_SIZE, keep_snapshots: int = 2
+    ) -> "DurableStorage":
+        """Lock ``data_dir`` (created if missing), recover the log from its
+        snapshot files and WAL, and open it for writing.
+
+        Raises DataDirLockedError if the directory is in use, WALCorruptionError
+        if the WAL is damaged other than in a torn tail, UnrecoverableStateError
+        if snapshots and WAL cannot rebuild the log together.
+        """
+        if keep_snapshots < 1:
+            raise ValueError(f"keep_snapshots must be at least 1, got {keep_snapshots}")
+        data_dir = Path(data_dir)
+        make_dirs(data_dir)
+        lock = DataDirLock.acquire(data_dir)
+        try:
+            snap_files = SnapshotFiles(data_dir / SNAP_DIR)
+            snap_files.remove_temp_files()
+            if not WAL.exists(data_dir / WAL_DIR) and snap_files.list():
+                raise UnrecoverableStateError(
+                    f"{data_dir}: snapshot files exist but the WAL directory has no segments; "
+                    "refusing to start with the hard state and log missing"
+                )
+            wal, records = WAL.open(data_dir / WAL_DIR, segment_size=segment_size)
+            try:
+                snapshot = _choose_snapshot(snap_files, wal.tail)
+                memory = replay(records, snapshot)
+            except BaseException:
+                wal.close()
+                raise
+        except BaseException:
+            lock.release()
+            raise
+        return cls(data_dir, lock, wal, snap_files, memory, keep_snapshots)
+
+    # -- LogStorage (reads) ------------------------------------------------
+
+    def initial_state(self) -> tuple[HardState, ConfState]:
+        with self._memory_cond:
+            return self._memory.initial_state()
+
+    def entries(self, lo: int, hi: int, max_size: int | None = None) -> list[Entry]:
+        with self._memory_cond:
+            return self._memory.entries(lo, hi, max_size)
+
+    def term(self, index: int) -> int:
+        with self._memory_cond:
+            return self._memory.term(index)
+
+    def first_index(self) -> int:
+        with self._memory_cond:
+            return self._memory.first_index()
+
+    def last_index(self) -> int:
+        with self._memory_cond:
+            return self._memory.last_index()
+
+    def snapshot(self) -> Snapshot:
+        with self._memory_cond:
+            return self._memory.snapshot()
+
+    @property
+    def hard_state(self) -> HardState:
+        with self._memory_cond:
+            return self._memory.hard_state
+
+    @property
+    def data_dir(self) -> Path:
+        return self._data_dir
+
+    @property
+    def wal_stats(self) -> WALStats:
+        return self._wal.stats
+
+    # -- writes -------------------------------------------------------------
+
+    def save(
+        self,
+        hard_state: HardState | None = None,
+        entries: Sequence[Entry] = (),
+        snapshot: Snapshot | None = None,
+    ) -> None:
+        """Persist one ready batch, then make it visible to reads.
+
+        Order on disk: the snapshot file (if any, written atomically), then one
+        WAL batch [snapshot marker, entries, hard state] and one (group) fsync.
+        On return everything is durable and the in-memory log shows it: the
+        snapshot replaces the whole log, the entries replace any conflicting
+        suffix. Raises ValueError / SnapshotOutOfDateError before writing
+        anything if the batch breaks the log's rules (see ``log_tail.py``).
+
+        Several threads may call ``save`` at once: their batches share fsyncs
+        and reach memory in WAL order. Batches that depend on each other (the
+        entries of one log) must still be issued in order by the caller, as
+        the runtime's single raft task does. An I/O error makes the storage
+        refuse all further writes (StorageFailedError), except while writing
+        a snapshot file, which raises OSError and leaves the log untouched.
+        """
+        self._check_usable()
+        has_snapshot = snapshot is not None and not snapshot.is_empty
+        records: list[Record] = []
+        if has_snapshot:
+            assert snapshot is not None
+            records.append(SnapshotMarker(snapshot.metadata.index, snapshot.metadata.term, resets_log=True))
+        if entries:
+            records.append(EntryBatch(tuple(entries)))
+        if hard_state is not None:
+            records.append(hard_state)
+        if not records:
+            return
+
+        def update(memory: MemoryStorage) -> None:
+            if has_snapshot:
+                assert snapshot is not None
+                memory.apply_snapshot(snapshot)
+            memory.append(entries)
+            if hard_state is not None:
+                memory.set_hard_state(hard_state)
+
+        if not has_snapshot:
+            self._write(records, update)
+            return
+        assert snapshot is not None
+        with self._snapshot_lock:
+            if snapshot.metadata.index <= self.snapshot().metadata.index:
+                raise SnapshotOutOfDateError(snapshot.metadata.index)
+            self._write(records, update, snapshot)
+            self._release_covered()
+
+    def create_snapshot(self, index: int, conf_state: ConfState, data: bytes) -> Snapshot:
+        """Record the application's state ``data`` as of applied ``index``:
+        write the snapshot file, commit its marker to the WAL, then compact the
+        in-memory log to ``index`` and delete covered segments and old
+        snapshot files. Returns the snapshot.
+
+        Raises SnapshotOutOfDateError if ``index`` is not past the current
+        snapshot, UnavailableError if it is past the last entry.
+        """
+        self._check_usable()
+        with self._snapshot_lock:
+            with self._memory_cond:
+                if index <= self._memory.snapshot().metadata.index:
+                    raise SnapshotOutOfDateError(index)
+                if index > self._memory.last_index():
+                    raise UnavailableError(index)
+                term = self._memory.term(index)
+            snapshot = Snapshot(SnapshotMetadata(index, term, conf_state), data)
+
+            def update(memory: MemoryStorage) -> None:
+                memory.create_snapshot(index, conf_state, data)
+                memory.compact(index)
+
+            self._write([SnapshotMarker(index, term, resets_log=False)], update, snapshot)
+            self._release_covered()
+            return self.snapshot()
+
+    def close(self) -> None:
+        """Close the WAL and release the directory lock. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._wal.close()
+        finally:
+            self._lock.release()
+
+    def __enter__(self) -> "DurableStorage":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- internals ----------------------------------------------------------
+
+    def _write(
+        self, records: list[Record], update: Callable[[MemoryStorage], None], snapshot: Snapshot | None = None
+    ) -> None:
+        """Append ``records`` (after durably writing ``snapshot``'s file, if
+        given), wait for the group fsync, then apply ``update`` to memory in
+        WAL order."""
+        if snapshot is None:
+            ticket = self._wal.append(records)
+        else:
+            self._wal.check(records)  # refuse before the file exists
+            name = self._snap_files.save(snapshot)
+            try:
+                ticket = self._wal.append(records)
+            except ValueError:
+                # Nothing reached the WAL, so the file was never committed.
+                self._snap_files.remove([name])
+                raise
+        self._wal.wait_synced(ticket)
+        with self._memory_cond:
+            while self._applied_ticket != ticket - 1:
+                self._memory_cond.wait()
+            try:
+                update(self._memory)
+            except BaseException as exc:
+                # The WAL accepted what memory refuses: the two have diverged.
+                self._failure = exc
+                raise StorageFailedError(
+                    f"{self._data_dir}: in-memory log refused a batch the WAL accepted ({exc!r})"
+                ) from exc
+            finally:
+                self._applied_ticket = ticket
+                self._memory_cond.notify_all()
+
+    def _release_covered(self) -> None:
+        """Delete snapshot files beyond the newest ``keep_snapshots``, then WAL
+        segments covered by the oldest snapshot still kept."""
+        self._snap_files.prune(self._keep_snapshots)
+        kept = self._snap_files.list()
+        if kept:
+            self._wal.release_to(min(kept[0].index, self._wal.tail.snapshot_index))
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise StorageClosedError(f"storage {self._data_dir} is closed")
+        if self._failure is not None:
+            raise StorageFailedError(f"storage {self._data_dir} failed earlier: {self._failure!r}")
+
+
+def _choose_snapshot(snap_files: SnapshotFiles, tail: LogTail) -> Snapshot:
+    """The snapshot recovery starts from; see the module docstring."""
+    names = snap_files.list()
+    committed: list[SnapshotName] = []
+    orphans: list[SnapshotName] = []
+    for name in names:
+        newer = name.index > tail.snapshot_index
+        same_point_other_term = name.index == tail.snapshot_index and name.term != tail.snapshot_term
+        (orphans if newer or same_point_other_term else committed).append(name)
+    for name in orphans:
+        log.warning(
+            "%s: snapshot at index %d term %d has no marker in the WAL (its write was interrupted "
+            "and never acknowledged); removing it",
+            name.path,
+            name.index,
+            name.term,
+        )
+    snap_files.remove(orphans)
+
+    for name in reversed(committed):
+        try:
+            snapshot = snap_files.load(name)
+        except SnapshotFileError as exc:
+            moved = snap_files.quarantine(name)
+            log.error("%s; moved it to %s and trying the previous snapshot", exc, moved)
+            continue
+        if name.index < tail.snapshot_index:
+            log.error(
+                "the WAL's latest snapshot (index %d, term %d) has no usable file; recovering from the "
+                "previous valid snapshot %s (index %d) and the WAL entries after it instead",
+                tail.snapshot_index,
+                tail.snapshot_term,
+                name.path,
+                name.index,
+            )
+        return snapshot
+    if tail.snapshot_index > 0:
+        log.error(
+            "the WAL's latest snapshot (index %d, term %d) has no usable file and no older one "
+            "verifies; trying to replay the WAL from the beginning of the log",
+            tail.snapshot_index,
+            tail.snapshot_term,
+        )
+    return EMPTY_SNAPSHOT

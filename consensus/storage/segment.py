@@ -1,0 +1,207 @@
+"""One WAL segment file: its name, its creation, and reading it back on recovery.
+
+A segment is named ``<seq>-<first_index>.wal`` (both 16 decimal digits, so names
+sort in sequence order): ``seq`` counts segments from 1 without gaps, and
+``first_index`` is the raft index the writer expected next when the segment was
+created. Its first record is a ``SegmentHeader`` repeating both numbers.
+
+Torn tail versus corruption
+---------------------------
+Data the writer never fsynced can be anything after a crash: missing, cut
+short, zero-filled (the size was extended but the blocks were never written) or
+a partly written page. Data that was fsynced is intact unless the disk damaged
+it. A crash can therefore only spoil the *end* of the *last* segment (the writer
+fsyncs a segment completely before creating the next one). When reading stops
+at a bad frame at offset X (too short for a header, a length that runs past the
+end of the file, a bad magic or checksum):
+
+- in the last segment, if no valid frame starts anywhere after X, the bad bytes
+  are a torn tail: they were never acknowledged, so the file is truncated to X,
+  fsynced, and a warning names the file and offset;
+- otherwise (a valid frame follows, or this is not the last segment) records
+  after the damage may have been acknowledged, and skipping them could lose a
+  vote or a committed entry, so :class:`WALCorruptionError` names the file and
+  X and the node refuses to start.
+
+The one crash case this rule refuses rather than repairs is a writeback that
+persisted a later page of the unsynced tail but not an earlier one; refusing
+is the safe side of that ambiguity.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+from .errors import WALCorruptionError
+from .frame import next_valid_frame, scan_frames
+from .fsync import sync_dir, sync_file, write_all
+from .records import Record, RecordDecodeError, SegmentHeader, decode_record, encode_record
+
+log = logging.getLogger(__name__)
+
+SEGMENT_SUFFIX = ".wal"
+_NAME = re.compile(r"^(\d{16})-(\d{16})\.wal$")
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentFile:
+    """A segment file on disk, identified by its name."""
+
+    path: Path
+    seq: int
+    first_index: int
+
+
+class LocatedRecord(NamedTuple):
+    """A decoded record and where it was read from (for error messages)."""
+
+    record: Record
+    path: Path
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentContents:
+    """What :func:`recover_segment` read: the header, the records after it in
+    file order, and the file's size once any torn tail was cut off."""
+
+    header: SegmentHeader
+    records: list[LocatedRecord]
+    size: int
+
+
+def segment_name(seq: int, first_index: int) -> str:
+    return f"{seq:016d}-{first_index:016d}{SEGMENT_SUFFIX}"
+
+
+def list_segments(directory: Path) -> list[SegmentFile]:
+    """The segment files in ``directory`` in sequence order.
+
+    Files that are not segments are ignored with a warning. Raises
+    WALCorruptionError if the sequence numbers have a gap (a segment was lost)
+    or repeat.
+    """
+    segments: list[SegmentFile] = []
+    for path in directory.iterdir():
+        match = _NAME.match(path.name)
+        if match is None:
+            log.warning("WAL directory %s: ignoring unexpected file %s", directory, path.name)
+            continue
+        segments.append(SegmentFile(path, int(match[1]), int(match[2])))
+    segments.sort(key=lambda segment: segment.seq)
+    for previous, segment in zip(segments, segments[1:]):
+        if segment.seq != previous.seq + 1:
+            raise WALCorruptionError(
+                segment.path,
+                0,
+                f"segment sequence jumps from {previous.seq} ({previous.path.name}) to {segment.seq}; "
+                "a segment file is missing or duplicated",
+            )
+    return segments
+
+
+def create_segment(
+    directory: Path, header: SegmentHeader, sync: Callable[[int], None] = sync_file
+) -> tuple[int, int]:
+    """Create the segment described by ``header`` and make it durable (its
+    header record fsynced with ``sync``, then the directory fsynced).
+
+    Returns ``(fd, size)``: a descriptor open for appending and the file size.
+    Fails if the file already exists. Performs one file fsync and one
+    directory fsync.
+    """
+    path = directory / segment_name(header.seq, header.first_index)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    try:
+        encoded = encode_record(header)
+        write_all(fd, encoded)
+        sync(fd)
+        sync_dir(directory)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, len(encoded)
+
+
+def recover_segment(segment: SegmentFile, *, is_last: bool, may_vanish: bool) -> SegmentContents | None:
+    """Read ``segment`` and repair a torn tail as described in the module
+    docstring.
+
+    ``is_last`` says whether this is the newest segment (the only one a crash
+    can leave torn). ``may_vanish`` says whether it is acceptable for not even
+    the header to have reached the disk (true for a segment whose creation may
+    have been interrupted); the file is then removed and ``None`` returned.
+    Raises WALCorruptionError for anything that is not a torn tail, for a
+    record that fails to decode, and for a header that does not match the
+    file name.
+    """
+    path = segment.path
+    data = path.read_bytes()
+    scan = scan_frames(data)
+    size = len(data)
+    if scan.bad_offset is not None:
+        bad = scan.bad_offset
+        if not is_last:
+            raise WALCorruptionError(
+                path, bad, "bad record (checksum, length or framing) in a segment that is not the newest"
+            )
+        following = next_valid_frame(data, bad + 1)
+        if following is not None:
+            raise WALCorruptionError(
+                path,
+                bad,
+                f"bad record (checksum, length or framing) followed by a valid record at offset "
+                f"{following}, so it is damage inside the log, not a torn tail",
+            )
+        if not scan.frames and not may_vanish:
+            raise WALCorruptionError(path, 0, "the segment has no valid header record")
+        _truncate(path, bad)
+        log.warning(
+            "WAL %s: torn record at byte offset %d (%d trailing bytes) truncated; "
+            "it was never fsynced, so never acknowledged",
+            path,
+            bad,
+            size - bad,
+        )
+        size = bad
+        if not scan.frames:
+            os.unlink(path)
+            sync_dir(path.parent)
+            log.warning("WAL %s: removed segment whose header never reached the disk", path)
+            return None
+
+    records: list[LocatedRecord] = []
+    for frame in scan.frames:
+        try:
+            record = decode_record(frame)
+        except RecordDecodeError as exc:
+            raise WALCorruptionError(path, frame.offset, str(exc)) from exc
+        records.append(LocatedRecord(record, path, frame.offset))
+
+    header = records[0].record if records else None
+    if not isinstance(header, SegmentHeader):
+        raise WALCorruptionError(path, 0, "the first record of a segment must be its header")
+    if (header.seq, header.first_index) != (segment.seq, segment.first_index):
+        raise WALCorruptionError(
+            path,
+            0,
+            f"header says segment {header.seq} starting at index {header.first_index}, "
+            "which does not match the file name",
+        )
+    for located in records[1:]:
+        if isinstance(located.record, SegmentHeader):
+            raise WALCorruptionError(path, located.offset, "a segment header in the middle of a segment")
+    return SegmentContents(header, records[1:], size)
+
+
+def _truncate(path: Path, size: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.ftruncate(fd, size)
+        sync_file(fd)
+    finally:
+        os.close(fd)
