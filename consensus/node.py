@@ -229,8 +229,11 @@ class RaftNode:
 
     async def _handle_ready(self, rd: Ready) -> None:
         # 1. persist: nothing below happens until the fsync has returned.
-        if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
+        if rd.must_sync or rd.entries or rd.snapshot is not None:
             await asyncio.to_thread(self.storage.save, rd.hard_state, rd.entries, rd.snapshot)
+        elif rd.hard_state is not None:
+            # Only the commit index moved: write it, no fsync to wait for.
+            self.storage.save(rd.hard_state, sync=False)
         # 2. send: peer transport is not wired yet; a single member sends nothing.
         # 3. apply
         if rd.snapshot is not None:

@@ -169,6 +169,8 @@ class DurableStorage:
         hard_state: HardState | None = None,
         entries: Sequence[Entry] = (),
         snapshot: Snapshot | None = None,
+        *,
+        sync: bool = True,
     ) -> None:
         """Persist one ready batch, then make it visible to reads.
 
@@ -185,8 +187,16 @@ class DurableStorage:
         the runtime's single raft task does. An I/O error makes the storage
         refuse all further writes (StorageFailedError), except while writing
         a snapshot file, which raises OSError and leaves the log untouched.
+
+        ``sync=False`` is for a hard state whose term and vote are unchanged
+        (only the commit index moved: etcd's ``MustSync`` is false). It is
+        written without waiting for an fsync and becomes durable with the next
+        one. Losing it is harmless, since the commit index is learned again
+        from the leader; entries and snapshots always wait for the fsync.
         """
         self._check_usable()
+        if not sync and (entries or snapshot is not None):
+            raise ValueError("entries and snapshots must be saved with sync=True")
         has_snapshot = snapshot is not None and not snapshot.is_empty
         records: list[Record] = []
         if has_snapshot:
@@ -208,7 +218,7 @@ class DurableStorage:
                 memory.set_hard_state(hard_state)
 
         if not has_snapshot:
-            self._write(records, update)
+            self._write(records, update, sync=sync)
             return
         assert snapshot is not None
         with self._snapshot_lock:
@@ -263,11 +273,16 @@ class DurableStorage:
     # -- internals ----------------------------------------------------------
 
     def _write(
-        self, records: list[Record], update: Callable[[MemoryStorage], None], snapshot: Snapshot | None = None
+        self,
+        records: list[Record],
+        update: Callable[[MemoryStorage], None],
+        snapshot: Snapshot | None = None,
+        *,
+        sync: bool = True,
     ) -> None:
         """Append ``records`` (after durably writing ``snapshot``'s file, if
-        given), wait for the group fsync, then apply ``update`` to memory in
-        WAL order."""
+        given), wait for the group fsync unless ``sync`` is False, then apply
+        ``update`` to memory in WAL order."""
         if snapshot is None:
             ticket = self._wal.append(records)
         else:
@@ -279,7 +294,8 @@ class DurableStorage:
                 # Nothing reached the WAL, so the file was never committed.
                 self._snap_files.remove([name])
                 raise
-        self._wal.wait_synced(ticket)
+        if sync:
+            self._wal.wait_synced(ticket)
         with self._memory_cond:
             while self._applied_ticket != ticket - 1:
                 self._memory_cond.wait()

@@ -202,3 +202,21 @@ def test_snapshot_files_without_a_wal_refuse_to_start(tmp_path):
     with pytest.raises(UnrecoverableStateError, match="no segments"):
         DurableStorage.open(tmp_path)
     assert (tmp_path / "snap" / "0000000000000001-0000000000000005.snap").exists()
+
+
+def test_a_commit_only_hard_state_is_written_without_an_fsync(tmp_path):
+    storage = DurableStorage.open(tmp_path)
+    fill(storage, 1, 3, commit=1)
+    fsyncs = storage.wal_stats.fsyncs
+    storage.save(HardState(term=1, vote=1, commit=3), sync=False)
+    assert storage.wal_stats.fsyncs == fsyncs, "no fsync may be spent on a commit-only change"
+    assert storage.hard_state.commit == 3
+    with pytest.raises(ValueError, match="sync=True"):
+        storage.save(entries=[entry(4, 1)], sync=False)
+    assert storage.last_index() == 3, "a refused unsynced save writes nothing"
+    # The next synced save makes the earlier unsynced record durable too.
+    storage.save(entries=[entry(4, 1)])
+    storage.close()
+    reopened = DurableStorage.open(tmp_path)
+    assert reopened.hard_state.commit == 3 and reopened.last_index() == 4
+    reopened.close()
