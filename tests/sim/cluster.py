@@ -433,10 +433,14 @@ class Cluster:
             node = self.nodes.get(m.to)
             if node is not None and node.up:
                 node.raw.step(m)
+                # Leadership can be won and lost within one round: look after
+                # every input, not only at the end of the round.
+                self.checker.observe_leader(node)
         for node_id in sorted(self.nodes):
             node = self.nodes[node_id]
             if node.up:
                 node.raw.tick()
+                self.checker.observe_leader(node)
         for _ in range(3):
             for node_id in sorted(self.nodes):
                 node = self.nodes[node_id]
@@ -556,15 +560,22 @@ class Checker:
 
     def check_round(self) -> None:
         for node in self.cluster.nodes.values():
-            if not node.up or not node.raw.is_leader:
-                continue
-            raft = node.raw.raft
-            holder = self.leader_of_term.setdefault(raft.term, node.id)
-            if holder != node.id:
-                self.fail(f"two leaders in term {raft.term}: {holder} and {node.id}")
-            if (raft.term, node.id) not in self.known_leaders:
-                self.known_leaders.add((raft.term, node.id))
-                self._check_leader_completeness(node)
+            if node.up:
+                self.observe_leader(node)
+
+    def observe_leader(self, node: SimNode) -> None:
+        """Election safety and leader completeness, for a node that may have
+        just become leader."""
+        if not node.raw.is_leader:
+            return
+        raft = node.raw.raft
+        if (raft.term, node.id) in self.known_leaders:
+            return
+        holder = self.leader_of_term.setdefault(raft.term, node.id)
+        if holder != node.id:
+            self.fail(f"two leaders in term {raft.term}: {holder} and {node.id}")
+        self.known_leaders.add((raft.term, node.id))
+        self._check_leader_completeness(node)
 
     def _check_leader_completeness(self, node: SimNode) -> None:
         raft_log = node.raw.raft.raft_log
