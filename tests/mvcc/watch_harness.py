@@ -1,0 +1,141 @@
+"""Helpers for the watch hub's tests.
+
+- ``HistoryLog``: a test double of the store's watch-facing interface
+  (``revision``, ``compact_revision``, ``history``, ``add_apply_listener``)
+  with ``put`` / ``delete`` / ``txn`` / ``compact`` that write events directly.
+  It keeps the whole log in a list, which makes unit tests of the hub's own
+  mechanics (buffering, groups, chunking) short and exact. The guarantee
+  tests run against the real ``StoreStateMachine`` instead.
+- ``Recorder``: an apply listener that keeps every event ever applied, an
+  oracle that compaction cannot erase.
+- ``drain``, ``events_of``, ``expected``: read a watcher's stream and compute
+  what it must be.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from consensus.mvcc.api import (
+    CompactedError,
+    Event,
+    EventType,
+    KeyValue,
+    WatchCreateRequest,
+    WatchFilter,
+    WatchResponse,
+)
+from consensus.mvcc.watcher import Watcher
+from consensus.mvcc.watcher_group import key_in_range
+
+
+class HistoryLog:
+    """In-memory stand-in for the store: every write is one revision."""
+
+    def __init__(self) -> None:
+        self.revision = 1  # etcd's first revision is 1, before any write
+        self.compact_revision = 0
+        self.log: list[tuple[int, Event]] = []
+        self.kvs: dict[bytes, KeyValue] = {}
+        self.listeners: list[Callable[[int, list[Event]], None]] = []
+        self.history_calls: list[tuple[bytes, bytes, int, int]] = []
+
+    def add_apply_listener(self, fn: Callable[[int, list[Event]], None]) -> None:
+        self.listeners.append(fn)
+
+    def history(self, key: bytes, range_end: bytes, start_revision: int, max_events: int = 1000):
+        self.history_calls.append((key, range_end, start_revision, max_events))
+        if start_revision < self.compact_revision:
+            raise CompactedError(self.compact_revision)
+        out: list[tuple[int, Event]] = []
+        for revision, event in self.log:
+            if revision < start_revision or not key_in_range(event.kv.key, key, range_end):
+                continue
+            if len(out) >= max_events and out[-1][0] != revision:
+                return out, revision  # full, and never split a revision
+            out.append((revision, event))
+        return out, self.revision + 1
+
+    # -- writes -----------------------------------------------------------------
+
+    def put(self, key: bytes, value: bytes = b"v") -> int:
+        return self.txn(puts=[(key, value)])
+
+    def delete(self, *keys: bytes) -> int:
+        return self.txn(deletes=list(keys))
+
+    def txn(self, puts=(), deletes=()) -> int:
+        revision = self.revision + 1
+        events = []
+        for key in deletes:
+            prev = self.kvs.pop(key, None)
+            if prev is not None:
+                events.append(Event(EventType.DELETE, KeyValue(key=key, mod_revision=revision), prev))
+        for key, value in puts:
+            prev = self.kvs.get(key)
+            kv = KeyValue(
+                key=key,
+                create_revision=prev.create_revision if prev else revision,
+                mod_revision=revision,
+                version=prev.version + 1 if prev else 1,
+                value=value,
+            )
+            self.kvs[key] = kv
+            events.append(Event(EventType.PUT, kv, prev))
+        if not events:
+            return self.revision
+        self.revision = revision
+        self.log.extend((revision, event) for event in events)
+        for fn in self.listeners:
+            fn(revision, events)
+        return revision
+
+    def compact(self, revision: int) -> None:
+        """etcd's compaction as fixed for #18089: history before ``revision``
+        is gone; the events at ``revision`` itself stay readable."""
+        assert self.compact_revision < revision <= self.revision
+        self.compact_revision = revision
+        self.log = [(rev, event) for rev, event in self.log if rev >= revision]
+        for fn in self.listeners:
+            fn(self.revision, [])
+
+
+@dataclass
+class Recorder:
+    """Every (revision, event) applied, in order — the oracle."""
+
+    log: list[tuple[int, Event]] = field(default_factory=list)
+
+    def __call__(self, revision: int, events: list[Event]) -> None:
+        self.log.extend((revision, event) for event in events)
+
+
+def drain(watcher: Watcher) -> list[WatchResponse]:
+    out = []
+    while (response := watcher.poll()) is not None:
+        out.append(response)
+    return out
+
+
+def events_of(responses: list[WatchResponse]) -> list[Event]:
+    return [event for response in responses for event in response.events]
+
+
+def expected(log: list[tuple[int, Event]], request: WatchCreateRequest, start: int) -> list[Event]:
+    """What a watcher for ``request`` must receive from ``start`` on."""
+    out = []
+    for revision, event in log:
+        if revision < start or not key_in_range(event.kv.key, request.key, request.range_end):
+            continue
+        if event.type is EventType.PUT and WatchFilter.NOPUT in request.filters:
+            continue
+        if event.type is EventType.DELETE and WatchFilter.NODELETE in request.filters:
+            continue
+        if not request.prev_kv and event.prev_kv is not None:
+            event = Event(event.type, event.kv)
+        out.append(event)
+    return out
+
+
+def revision_of(event: Event) -> int:
+    return event.kv.mod_revision
