@@ -356,9 +356,7 @@ class WatchHub:
                     selected = by_variant[variant] = select_events(bucket_events, variant)
                 if not selected:
                     continue  # all filtered out: etcd sends nothing
-                if watcher._has_room_for(len(selected)):
-                    watcher._push(WatchResponse(header=header, watch_id=watcher.id, events=selected))
-                else:
+                if not watcher._offer(header, selected):
                     too_slow.append(watcher)
         for watcher in too_slow:
             self._fall_behind(watcher, revision)

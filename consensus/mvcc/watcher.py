@@ -23,7 +23,7 @@ import enum
 from collections import deque
 from typing import TYPE_CHECKING, Optional
 
-from .api import Event, EventType, WatchResponse
+from .api import Event, EventType, ResponseHeader, WatchResponse
 
 if TYPE_CHECKING:
     from .watch_hub import WatchHub
@@ -134,7 +134,9 @@ class Watcher:
         self.compact_revision = 0
         self.cancel_reason = ""
         self._hub = hub
-        self._buffer: deque[WatchResponse] = deque()
+        # WatchResponse objects, or (header, events) tuples that poll() turns
+        # into event responses carrying this watcher's id
+        self._buffer: deque[WatchResponse | tuple[ResponseHeader, tuple[Event, ...]]] = deque()
         self._buffered_events = 0
         self._tail_is_progress = False
         self._events_since_progress = False
@@ -179,8 +181,16 @@ class Watcher:
                 self._hub._catch_up(self)
         if not self._buffer:
             return None
-        response = self._buffer.popleft()
-        self._buffered_events -= len(response.events)
+        item = self._buffer.popleft()
+        if type(item) is tuple:
+            # an event response queued by _offer, built only now: fan-out to
+            # many watchers then costs a tuple per watcher, not a response
+            header, events = item
+            self._buffered_events -= len(events)
+            response = WatchResponse(header=header, watch_id=self.id, events=events)
+        else:
+            response = item
+            self._buffered_events -= len(response.events)
         if not self._buffer:
             self._tail_is_progress = False
         if response.canceled and self.state is WatcherState.CLOSED and not self._buffer:
@@ -225,8 +235,20 @@ class Watcher:
 
     # -- producer side: called by the hub only -----------------------------------
 
-    def _has_room_for(self, n_events: int) -> bool:
-        return not self._buffered_events or self._buffered_events + n_events <= self.capacity
+    def _offer(self, header: ResponseHeader, events: tuple[Event, ...]) -> bool:
+        """Queue an event response if it fits (see the module docstring);
+        False, with nothing queued, if it does not. The hot path of fan-out."""
+        buffered = self._buffered_events
+        if buffered and buffered + len(events) > self.capacity:
+            return False
+        self._buffer.append((header, events))
+        self._buffered_events = buffered + len(events)
+        self._events_since_progress = True
+        self._tail_is_progress = False
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        return True
 
     def _push(self, response: WatchResponse) -> None:
         """Queue ``response`` regardless of room (the hub checked it, or the
