@@ -86,6 +86,35 @@ class NoSpaceError(StoreError):
     message = "etcdserver: mvcc: database space exceeded"
 
 
+class KeyNotFoundError(StoreError):
+    """``ignore_value``/``ignore_lease`` on a key that does not exist."""
+
+    grpc_code = 3
+    message = "etcdserver: key not found"
+
+
+class ValueProvidedError(StoreError):
+    """``ignore_value`` together with a non-empty value."""
+
+    grpc_code = 3
+    message = "etcdserver: value is provided"
+
+
+class LeaseProvidedError(StoreError):
+    """``ignore_lease`` together with a lease."""
+
+    grpc_code = 3
+    message = "etcdserver: lease is provided"
+
+
+class KeyTooLargeError(StoreError):
+    """A key longer than ``Limits.max_key_bytes`` (etcd has no such limit of
+    its own beyond the request size; ours defaults to the same bound)."""
+
+    grpc_code = 3
+    message = "etcdserver: key is too large"
+
+
 class InvalidRequestError(StoreError):
     """A malformed request (bad enum value, negative limit, ...); the message
     names the field."""
