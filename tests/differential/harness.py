@@ -1,0 +1,280 @@
+"""Drive our state machine and a real etcd with the same requests, compare.
+
+Isolation per seed
+------------------
+One etcd serves a whole test module; a seed does not get a fresh one (that
+costs ~0.3 s, too much for hundreds of seeds). Instead each seed starts with
+``reset_etcd``: revoke every lease, put a marker key, delete every key. After
+that etcd holds no keys and no leases, exactly like a fresh store, and two
+things differ from a fresh etcd, both accounted for exactly:
+
+- **its revision** ``R0`` is not 1. Revisions are global and only grow, so
+  the harness maps ours to etcd's by a fixed offset: our revision ``r``
+  (``r >= 1``) is etcd's ``r + offset`` with ``offset = R0 - ours``. Every
+  positive revision in a request (range ``revision`` and the four filters,
+  compaction, CREATE/MOD compare operands, watch ``start_revision``) is
+  shifted up before it goes to etcd, and every positive revision in etcd's
+  answer (header, ``create_revision``, ``mod_revision``, ``compact_revision``)
+  is shifted down. Zero and negative values mean "now" / "unset" / "no key"
+  on both sides and are never shifted. The offset preserves order, so
+  ``<``/``>`` compares and revision filters mean the same on both sides.
+- **its compact revision** may be set by an earlier seed. It is always below
+  ``R0`` (the marker put comes after any compaction), so it compacts nothing
+  that maps to one of our revisions: like our fresh store, etcd can read and
+  compact at ``R0`` (our revision 1) and above.
+
+Differences allowed, each named (``DIFFERENCES``), nothing else is
+------------------------------------------------------------------
+Everything else is compared field by field, errors included (message, gRPC
+code, HTTP status).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from consensus.mvcc import json_codec
+from consensus.mvcc.api import (
+    Compare,
+    CompactionRequest,
+    CompareTarget,
+    DeleteRangeRequest,
+    LeaseGrantRequest,
+    LeaseLeasesResponse,
+    LeaseRevokeRequest,
+    LeaseTimeToLiveRequest,
+    LeaseTimeToLiveResponse,
+    PutRequest,
+    RangeRequest,
+    ResponseHeader,
+    StoreError,
+    TxnRequest,
+)
+from consensus.mvcc.json_codec import LeaseLeasesRequest
+from tests.differential.etcd import GatewayClient
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A way etcd 3.4 legitimately differs from our store, and why."""
+
+    name: str
+    reason: str
+
+
+DIFFERENCES: dict[str, Difference] = {
+    d.name: d
+    for d in (
+        Difference(
+            "header-identity",
+            "ResponseHeader.cluster_id, member_id and raft_term identify etcd's cluster and "
+            "term; ours identify our node (the state machine leaves them 0). Zeroed on both "
+            "sides before comparing; revision is compared.",
+        ),
+        Difference(
+            "lease-remaining-ttl",
+            "LeaseTimeToLive.TTL is the remaining time by etcd's wall clock; our state machine "
+            "has no clock and reports what the runtime passes in (the test passes the granted "
+            "TTL, as if no time had passed). etcd's must lie in [ours - 2, ours]: it rounds the "
+            "remaining time and some time passes. grantedTTL, ID and keys are compared exactly.",
+        ),
+        Difference(
+            "lease-order",
+            "etcd lists leases (LeaseLeases) and a lease's keys (LeaseTimeToLive keys=true) in Go "
+            "map order, which is random; both sides are sorted before comparing.",
+        ),
+    )
+}
+
+LEASE_TTL_TOLERANCE = 2
+
+_SHIFTED_FIELDS = frozenset({
+    "revision", "min_mod_revision", "max_mod_revision", "min_create_revision", "max_create_revision",
+    "create_revision", "mod_revision", "compact_revision", "start_revision",
+})
+
+
+def shift_revisions(obj: Any, delta: int) -> Any:
+    """``obj`` with ``delta`` added to every positive revision in it (see the
+    module docstring); dataclasses and tuples are walked recursively."""
+    if isinstance(obj, tuple):
+        return tuple(shift_revisions(item, delta) for item in obj)
+    if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
+        return obj
+    changes = {}
+    for spec in dataclasses.fields(obj):
+        value = getattr(obj, spec.name)
+        if spec.name in _SHIFTED_FIELDS and isinstance(value, int) and not isinstance(value, bool):
+            if value > 0:
+                changes[spec.name] = value + delta
+        elif dataclasses.is_dataclass(value) or isinstance(value, tuple):
+            changes[spec.name] = shift_revisions(value, delta)
+    if isinstance(obj, Compare) and obj.target in (CompareTarget.CREATE, CompareTarget.MOD):
+        if isinstance(obj.operand, int) and obj.operand > 0:
+            changes["operand"] = obj.operand + delta
+    return dataclasses.replace(obj, **changes) if changes else obj
+
+
+def zero_header_identity(obj: Any) -> Any:
+    """``obj`` with cluster_id, member_id and raft_term zeroed in every header
+    (difference ``header-identity``)."""
+    if isinstance(obj, tuple):
+        return tuple(zero_header_identity(item) for item in obj)
+    if isinstance(obj, ResponseHeader):
+        return ResponseHeader(revision=obj.revision)
+    if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
+        return obj
+    changes = {}
+    for spec in dataclasses.fields(obj):
+        value = getattr(obj, spec.name)
+        if dataclasses.is_dataclass(value) or isinstance(value, tuple):
+            new = zero_header_identity(value)
+            if new is not value:
+                changes[spec.name] = new
+    return dataclasses.replace(obj, **changes) if changes else obj
+
+
+WRITE_REQUESTS = (PutRequest, DeleteRangeRequest, TxnRequest, CompactionRequest, LeaseGrantRequest,
+                  LeaseRevokeRequest)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A response, or an error as the gateway would report it."""
+
+    response: Any = None
+    error: tuple[str, int, int] | None = None  # (message, gRPC code, HTTP status)
+
+    @classmethod
+    def failed(cls, error: StoreError) -> "Outcome":
+        status, _body = json_codec.error_to_json(error)
+        return cls(error=(error.text, error.grpc_code, status))
+
+    def to_json(self) -> Any:
+        if self.error is not None:
+            message, code, status = self.error
+            return {"http_status": status, "error": message, "code": code}
+        return json_codec.response_to_json(self.response)
+
+    def describe(self) -> str:
+        return json.dumps(self.to_json(), sort_keys=True)
+
+
+class OurStore:
+    """Our state machine, driven the way the runtime drives it: writes are
+    applied at consecutive log indexes (a failed write still uses its index,
+    as a committed entry would), reads go to ``range`` and the lease reads."""
+
+    def __init__(self, sm: Any) -> None:
+        self.sm = sm
+        self.index = sm.applied_index
+
+    @property
+    def revision(self) -> int:
+        return self.sm.revision
+
+    @property
+    def compact_revision(self) -> int:
+        return self.sm.compact_revision
+
+    def execute(self, request: Any) -> Outcome:
+        try:
+            if isinstance(request, WRITE_REQUESTS):
+                self.index += 1
+                return Outcome(self.sm.apply(self.index, request))
+            if isinstance(request, RangeRequest):
+                return Outcome(self.sm.range(request))
+            if isinstance(request, LeaseTimeToLiveRequest):
+                return Outcome(self.sm.lease_time_to_live(request, self.granted_ttl(request.ID)))
+            if isinstance(request, LeaseLeasesRequest):
+                return Outcome(self.sm.lease_leases())
+        except StoreError as error:
+            return Outcome.failed(error)
+        raise TypeError(f"no way to execute {type(request).__name__} on our store")
+
+    def granted_ttl(self, lease_id: int) -> int | None:
+        """What the runtime would pass as the remaining TTL: with no time
+        passed, the granted TTL (None if there is no such lease)."""
+        try:
+            answer = self.sm.lease_time_to_live(LeaseTimeToLiveRequest(ID=lease_id), None)
+        except StoreError:
+            return None
+        return answer.grantedTTL if answer.TTL != -1 else None
+
+
+class EtcdSide:
+    """The real etcd behind its gateway, with revisions shifted to ours."""
+
+    def __init__(self, client: GatewayClient) -> None:
+        self.client = client
+        self.offset = 0
+
+    def reset(self, our_revision: int) -> int:
+        """Empty etcd (no leases, no keys) and align its revision with
+        ``our_revision``; returns the offset. See the module docstring."""
+        leases = self.client.call(LeaseLeasesRequest())
+        for status in leases.leases:
+            try:
+                self.client.call(LeaseRevokeRequest(ID=status.ID))
+            except StoreError:
+                pass  # expired meanwhile
+        self.client.call(PutRequest(key=b"\x00differential-reset", value=b""))
+        deleted = self.client.call(DeleteRangeRequest(key=b"\x00", range_end=b"\x00"))
+        self.offset = deleted.header.revision - our_revision
+        if self.offset < 0:
+            raise AssertionError(f"etcd's revision {deleted.header.revision} is below ours {our_revision}")
+        return self.offset
+
+    def execute(self, request: Any) -> Outcome:
+        try:
+            response = self.client.call(shift_revisions(request, self.offset))
+        except StoreError as error:
+            return Outcome.failed(error)
+        return Outcome(shift_revisions(response, -self.offset))
+
+
+def normalize_pair(request: Any, ours: Outcome, theirs: Outcome) -> tuple[Outcome, Outcome, list[str]]:
+    """Apply the allowed differences; returns both outcomes ready for ``==``
+    and the names of the differences that were used."""
+    used = ["header-identity"]
+    if ours.response is not None:
+        ours = Outcome(zero_header_identity(ours.response))
+    if theirs.response is not None:
+        theirs = Outcome(zero_header_identity(theirs.response))
+    if isinstance(ours.response, LeaseTimeToLiveResponse) and isinstance(theirs.response, LeaseTimeToLiveResponse):
+        used += ["lease-order", "lease-remaining-ttl"]
+        a, b = ours.response, theirs.response
+        a = dataclasses.replace(a, keys=tuple(sorted(a.keys)))
+        b = dataclasses.replace(b, keys=tuple(sorted(b.keys)))
+        if a.TTL > 0 and a.TTL - LEASE_TTL_TOLERANCE <= b.TTL <= a.TTL:
+            b = dataclasses.replace(b, TTL=a.TTL)
+        ours, theirs = Outcome(a), Outcome(b)
+    if isinstance(ours.response, LeaseLeasesResponse) and isinstance(theirs.response, LeaseLeasesResponse):
+        used.append("lease-order")
+        ours = Outcome(dataclasses.replace(ours.response, leases=tuple(sorted(ours.response.leases, key=lambda s: s.ID))))
+        theirs = Outcome(dataclasses.replace(theirs.response, leases=tuple(sorted(theirs.response.leases, key=lambda s: s.ID))))
+    return ours, theirs, used
+
+
+def describe_request(request: Any) -> str:
+    """A compact, exact description: the kind and its JSON (our revisions)."""
+    kind = json_codec.kind_of(request)
+    return f"{kind} {json.dumps(json_codec.request_to_json(request), sort_keys=True)}"
+
+
+def first_difference(a: Any, b: Any, path: str = "") -> str:
+    """Where two outcomes' JSON first differ, e.g. ``kvs[0].mod_revision: 5 != 6``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            if a.get(key, "<absent>") != b.get(key, "<absent>"):
+                return first_difference(a.get(key, "<absent>"), b.get(key, "<absent>"), f"{path}.{key}" if path else key)
+        return path or "(equal)"
+    if isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return first_difference(x, y, f"{path}[{i}]")
+        return f"{path}: {len(a)} items != {len(b)} items"
+    return f"{path}: ours {a!r} != etcd {b!r}"
+
