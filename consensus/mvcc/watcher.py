@@ -173,9 +173,19 @@ class Watcher:
     # -- consumer API ------------------------------------------------------------
 
     def poll(self) -> WatchResponse | None:
-        """Take the next response without waiting, or None if there is none
-        yet. Lets a watcher that fell behind read its next history chunk
-        first, once its buffer is at or below the low-water mark."""
+        """Take the next response without waiting. None means there is none:
+        the watcher is synced (or ended) with an empty buffer. A watcher
+        that fell behind first reads its next history chunk once its buffer
+        is at or below the low-water mark — as many chunks as it takes to
+        find a response or catch up, when filters leave chunks empty."""
+        while True:
+            response = self._take()
+            if response is not None or self.state is not WatcherState.UNSYNCED:
+                return response
+
+    def _take(self) -> WatchResponse | None:
+        """One step of ``poll``: at most one history read, then the head of
+        the buffer if any."""
         if self._hub is not None and self.state in (WatcherState.UNSYNCED, WatcherState.VICTIM):
             if self._buffered_events <= self.low_water:
                 self._hub._catch_up(self)
@@ -201,7 +211,7 @@ class Watcher:
         """The next response, waiting for one if needed. Raises
         ``WatchClosed`` after the terminal response has been returned."""
         while True:
-            response = self.poll()
+            response = self._take()
             if response is not None:
                 return response
             if self._taken_terminal:

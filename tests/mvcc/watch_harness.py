@@ -64,6 +64,9 @@ class HistoryLog:
     def delete(self, *keys: bytes) -> int:
         return self.txn(deletes=list(keys))
 
+    def delete_range(self, key: bytes, range_end: bytes) -> int:
+        return self.txn(deletes=sorted(k for k in self.kvs if key_in_range(k, key, range_end)))
+
     def txn(self, puts=(), deletes=()) -> int:
         revision = self.revision + 1
         events = []
@@ -139,3 +142,109 @@ def expected(log: list[tuple[int, Event]], request: WatchCreateRequest, start: i
 
 def revision_of(event: Event) -> int:
     return event.kv.mod_revision
+
+
+class DoubleWorld:
+    """Writes and restarts against ``HistoryLog``, with a ``Recorder`` oracle.
+    ``restart`` keeps the log (as a store file would) and drops the listeners
+    (as a reopened store starts without any)."""
+
+    kind = "double"
+
+    def __init__(self) -> None:
+        self.store = HistoryLog()
+        self.recorder = Recorder()
+        self.store.add_apply_listener(self.recorder)
+
+    def put(self, key: bytes, value: bytes = b"v") -> int:
+        return self.store.put(key, value)
+
+    def delete(self, *keys: bytes) -> int:
+        return self.store.delete(*keys)
+
+    def delete_range(self, key: bytes, range_end: bytes) -> int:
+        return self.store.delete_range(key, range_end)
+
+    def txn(self, puts=(), deletes=()) -> int:
+        return self.store.txn(puts=puts, deletes=deletes)
+
+    def compact(self, revision: int) -> None:
+        self.store.compact(revision)
+
+    def restart(self) -> None:
+        self.store.listeners = [self.recorder]
+
+    def close(self) -> None:
+        pass
+
+
+def check_stream(
+    responses: list[WatchResponse],
+    log: list[tuple[int, Event]],
+    request: WatchCreateRequest,
+    start: int,
+    *,
+    ended: Watcher | None = None,
+    compact_revision: int = 0,
+) -> list[Event]:
+    """Assert that ``responses`` (everything one watcher delivered, from its
+    ``created`` response on) is exactly what etcd's guarantees allow, and
+    return its events.
+
+    - Ordered, Unique: event revisions never go back; no (revision, key) twice.
+    - Atomic: all of one revision's events are in one response.
+    - Reliable: a live watcher (``ended`` None) got exactly the oracle's events
+      from ``start``; an ended one got exactly those before its resume
+      revision, or — if compacted — a prefix that stops before the compact
+      revision could have taken anything it still needed.
+    - Bookmarkable: a progress response at revision P comes after every event
+      up to P and before any event after P.
+    """
+    assert responses and responses[0].created, "the first response must be `created`"
+    want = expected(log, request, start)
+    events: list[Event] = []
+    seen: set[tuple[int, bytes]] = set()
+    revision_response: dict[int, int] = {}
+    last = start - 1  # the last revision delivered, or before the start
+    last_event = 0
+    for position, response in enumerate(responses[1:], 1):
+        if response.canceled:
+            assert position == len(responses) - 1, "nothing may follow the terminal response"
+            break
+        if not response.events:
+            bookmark = response.header.revision
+            assert bookmark >= last_event, f"progress at {bookmark} after an event at {last_event}"
+            assert events == [e for e in want if revision_of(e) <= bookmark], (
+                f"progress at {bookmark}: events up to it are not all delivered"
+            )
+            continue
+        assert response.header.revision >= revision_of(response.events[-1])
+        for event in response.events:
+            revision = revision_of(event)
+            assert revision >= last, f"revision {revision} after {last}: not ordered"
+            assert (revision, event.kv.key) not in seen, f"duplicate event {revision} {event.kv.key!r}"
+            seen.add((revision, event.kv.key))
+            owner = revision_response.setdefault(revision, position)
+            assert owner == position, f"revision {revision} split across responses"
+            last = last_event = revision
+            events.append(event)
+    terminal = responses[-1] if responses[-1].canceled else None
+    if ended is None:
+        assert terminal is None, f"unexpected end: {terminal}"
+        assert events == want, "a live watcher must have every event from its start"
+    else:
+        assert terminal is not None, "an ended watch must end with a canceled response"
+        if terminal.compact_revision:
+            assert 0 < terminal.compact_revision <= compact_revision
+            assert last <= terminal.compact_revision - 2, (
+                f"compacted at {terminal.compact_revision} but events up to {last} were delivered: "
+                "the next revision needed was not compacted"
+            )
+            assert events == want[: len(events)], "events before a compacted end must be exact"
+        else:
+            resume = ended.resume_revision
+            assert resume > last
+            assert events == [e for e in want if revision_of(e) < resume], (
+                f"canceled with resume revision {resume}: not every earlier event was delivered"
+            )
+    return events
