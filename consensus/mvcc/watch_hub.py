@@ -163,6 +163,8 @@ class WatchHub:
         self._last_revision = store.revision
         self._seen_compact_revision = store.compact_revision
         self._closed = False
+        self._history_cache: dict[tuple[bytes, bytes, int, int], tuple[list, int]] = {}
+        self._history_epoch = (-1, -1)
 
     @classmethod
     def attach(cls, store, **options) -> WatchHub:
@@ -413,9 +415,7 @@ class WatchHub:
         room = watcher.capacity - watcher._buffered_events
         start = watcher.next_revision
         try:
-            history, next_revision = store.history(
-                watcher.key, watcher.range_end, start, max_events=min(room, self._chunk_events)
-            )
+            history, next_revision = self._read_history(watcher, start, min(room, self._chunk_events))
             if not history and next_revision <= start:
                 # Nothing read and no progress: the next revision alone holds
                 # more events than there is room for. Wait for the buffer to
@@ -423,9 +423,7 @@ class WatchHub:
                 # bound and that revision is read whole.
                 if watcher._buffered_events:
                     return
-                history, next_revision = store.history(
-                    watcher.key, watcher.range_end, start, max_events=_UNBOUNDED
-                )
+                history, next_revision = self._read_history(watcher, start, _UNBOUNDED)
         except CompactedError as err:
             self._close_compacted(watcher, err.compact_revision or store.compact_revision)
             return
@@ -448,6 +446,27 @@ class WatchHub:
             self._synced.add(watcher)
         elif watcher._buffered_events >= watcher.capacity:
             self._set_lagging(watcher, WatcherState.VICTIM)
+
+    def _read_history(self, watcher: Watcher, start: int, max_events: int) -> tuple[list, int]:
+        """``store.history`` for ``watcher``'s range, through a small cache:
+        watchers on the same range that fell behind together (ten thousand
+        on one prefix, all overrun by one burst) ask for the same chunk, and
+        it is read once. The cache holds only while the store's revision and
+        compact revision stay put — any write or compaction can change the
+        answer — and its entries are never mutated."""
+        store = self._store
+        epoch = (store.revision, store.compact_revision)
+        if epoch != self._history_epoch:
+            self._history_epoch = epoch
+            self._history_cache.clear()
+        query = (watcher.key, watcher.range_end, start, max_events)
+        answer = self._history_cache.get(query)
+        if answer is None:
+            answer = store.history(watcher.key, watcher.range_end, start, max_events=max_events)
+            if len(self._history_cache) >= _HISTORY_CACHE_ENTRIES:
+                del self._history_cache[next(iter(self._history_cache))]
+            self._history_cache[query] = answer
+        return answer
 
     def _set_lagging(self, watcher: Watcher, state: WatcherState) -> None:
         if watcher.state is state:
@@ -537,3 +556,4 @@ class WatchHub:
 
 
 _UNBOUNDED = 1 << 62
+_HISTORY_CACHE_ENTRIES = 16

@@ -271,3 +271,20 @@ def test_tiny_buffers_still_deliver_everything(capacity):
             got += [response] if response else []
     got += drain(watcher)
     assert revisions(got) == list(range(2, 62))
+
+
+def test_watchers_overrun_together_share_their_history_reads():
+    store, hub = make(capacity=4)
+    watchers = [hub.watch(WatchCreateRequest(key=b"k/", range_end=b"k0")) for _ in range(100)]
+    for i in range(40):
+        store.put(b"k/%d" % (i % 3))
+    assert hub.counts()["victim"] == 100
+    got = {w.id: [] for w in watchers}
+    while any(w.state is not WatcherState.SYNCED or w.buffered_responses for w in watchers):
+        for watcher in watchers:  # consumers in lock-step
+            response = watcher.poll()
+            got[watcher.id] += [response] if response else []
+    for watcher in watchers:
+        assert revisions(got[watcher.id]) == list(range(2, 42))
+    # one read per chunk for all hundred, not one per watcher
+    assert len(store.history_calls) < 40
