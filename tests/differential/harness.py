@@ -235,9 +235,12 @@ class EtcdSide:
         return Outcome(shift_revisions(response, -self.offset))
 
 
-def normalize_pair(request: Any, ours: Outcome, theirs: Outcome) -> tuple[Outcome, Outcome, list[str]]:
+def normalize_pair(
+    request: Any, ours: Outcome, theirs: Outcome, *, ttl_window: tuple[int, int] = (-LEASE_TTL_TOLERANCE, 0)
+) -> tuple[Outcome, Outcome, list[str]]:
     """Apply the allowed differences; returns both outcomes ready for ``==``
-    and the names of the differences that were used."""
+    and the names of the differences that were used. ``ttl_window``: how far
+    etcd's remaining TTL may lie from ours (``lease-remaining-ttl``)."""
     used = ["header-identity"]
     if ours.response is not None:
         ours = Outcome(zero_header_identity(ours.response))
@@ -248,7 +251,7 @@ def normalize_pair(request: Any, ours: Outcome, theirs: Outcome) -> tuple[Outcom
         a, b = ours.response, theirs.response
         a = dataclasses.replace(a, keys=tuple(sorted(a.keys)))
         b = dataclasses.replace(b, keys=tuple(sorted(b.keys)))
-        if a.TTL > 0 and a.TTL - LEASE_TTL_TOLERANCE <= b.TTL <= a.TTL:
+        if a.TTL > 0 and a.TTL + ttl_window[0] <= b.TTL <= a.TTL + ttl_window[1]:
             b = dataclasses.replace(b, TTL=a.TTL)
         ours, theirs = Outcome(a), Outcome(b)
     if isinstance(ours.response, LeaseLeasesResponse) and isinstance(theirs.response, LeaseLeasesResponse):
@@ -278,3 +281,75 @@ def first_difference(a: Any, b: Any, path: str = "") -> str:
         return f"{path}: {len(a)} items != {len(b)} items"
     return f"{path}: ours {a!r} != etcd {b!r}"
 
+
+
+# -- running a seed -------------------------------------------------------------------------
+
+
+def seed_list(config: Any, default: int) -> list[int]:
+    """Seeds to run: ``--seed S`` replays one; ``--seeds N`` given on the
+    command line runs N; otherwise ``default`` (``--seeds``' own default is
+    sized for the in-process simulations, not for a real etcd)."""
+    single = config.getoption("--seed")
+    if single is not None:
+        return [single]
+    args = config.invocation_params.args
+    if any(str(arg) == "--seeds" or str(arg).startswith("--seeds=") for arg in args):
+        return list(range(config.getoption("--seeds")))
+    return list(range(default))
+
+
+def seed_id(seed: int) -> str:
+    return f"seed_{seed}"
+
+
+class Mismatch(AssertionError):
+    pass
+
+
+class Differential:
+    """One seed: the same requests to our store and to etcd, compared after
+    every step. ``replay`` is the command line printed on failure."""
+
+    def __init__(self, seed: int, ours: Any, theirs: EtcdSide, *, replay: str,
+                 ttl_window: tuple[int, int] = (-LEASE_TTL_TOLERANCE, 0)) -> None:
+        self.seed = seed
+        self.ours = ours
+        self.theirs = theirs
+        self.replay = replay
+        self.ttl_window = ttl_window
+        self.steps: list[Any] = []
+        self.offset = theirs.reset(ours.revision)
+
+    def step(self, request: Any) -> Outcome:
+        """Run ``request`` on both sides; raise ``Mismatch`` if they differ
+        beyond the allowed differences. Returns our outcome."""
+        ours = self.ours.execute(request)
+        theirs = self.theirs.execute(request)
+        self.steps.append(request)
+        a, b, _used = normalize_pair(request, ours, theirs, ttl_window=self.ttl_window)
+        if a != b:
+            self.fail(request, a, b)
+        return ours
+
+    def fail(self, request: Any, ours: Outcome, theirs: Outcome, what: str = "") -> None:
+        lines = [
+            f"etcd and our store differ: seed {self.seed}, step {len(self.steps) - 1}{what}",
+            f"request:  {describe_request(request)}",
+            f"          (our revisions; etcd's are {self.offset} higher)",
+            f"first difference: {first_difference(ours.to_json(), theirs.to_json())}",
+            f"ours:     {ours.describe()}",
+            f"etcd:     {theirs.describe()}",
+            "steps so far:",
+            *(f"  {i:3d} {describe_request(r)}" for i, r in enumerate(self.steps)),
+            f"replay:   {self.replay}",
+        ]
+        raise Mismatch("\n".join(lines))
+
+    def check_history(self) -> None:
+        """Every key at every revision still in history, and the lease list,
+        compared once more after the sequence."""
+        first = max(1, self.ours.compact_revision)
+        for revision in range(first, self.ours.revision + 1):
+            self.step(RangeRequest(key=b"\x00", range_end=b"\x00", revision=revision))
+        self.step(LeaseLeasesRequest())
