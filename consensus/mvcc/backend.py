@@ -1,0 +1,338 @@
+"""The store's one SQLite database: every kept revision of every key, the
+leases, and the meta row that says how far the log has been applied.
+
+Tables
+------
+``kv``    one row per revision (``rev``: the 16-byte ``Revision`` encoding,
+          so the primary-key order is revision order), with the key, value,
+          create/mod revision, version, lease and a tombstone flag. A
+          ``WITHOUT ROWID`` table: the rows live in the primary-key b-tree
+          itself, one tree to write instead of two.
+``lease`` one row per live lease: id and granted TTL. Which keys a lease
+          holds is not stored twice: it is the ``lease`` column of each live
+          key's latest revision, and is rebuilt from there on open.
+``meta``  a single row: ``applied_index`` (the last Raft index applied —
+          etcd's consistent index), ``revision``, ``compact_revision``, the
+          physical compaction still to do (``scheduled_compaction`` and
+          ``compaction_cursor``), and ``stored_bytes``, the deterministic
+          size the quota is checked against.
+
+Durability
+----------
+The database runs in WAL mode with ``synchronous=NORMAL``: a commit appends
+to the WAL without an fsync; the WAL is fsynced at checkpoints. A power loss
+may therefore lose the last few commits, but never tears one, and each
+commit carries the ``applied_index`` of the entries it covers. Those entries
+are already durable in the Raft log (fsynced before they were even sent,
+Raft thesis §3.8 / etcd's "persist before send"), so on restart the lost
+tail is simply applied again from the log — entries at or below the
+recovered ``applied_index`` are skipped, entries above it re-applied. The
+Raft log is the durability boundary; ``FULL`` would fsync every apply for
+nothing. (The runtime must not drop Raft log entries above the state
+machine's durable applied index unless it holds a snapshot covering them;
+``snapshot()`` reads the database it describes.)
+"""
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .api import KeyValue
+from .revision import from_bytes, to_bytes
+
+FORMAT = 1
+_IN_CHUNK = 500  # revisions per "IN (...)" lookup, well under SQLite's variable limit
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (
+    rev BLOB PRIMARY KEY,
+    key BLOB NOT NULL,
+    value BLOB NOT NULL,
+    create_revision INTEGER NOT NULL,
+    mod_revision INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    lease INTEGER NOT NULL,
+    tombstone INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lease (
+    id INTEGER PRIMARY KEY,
+    ttl INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    format INTEGER NOT NULL,
+    applied_index INTEGER NOT NULL,
+    revision INTEGER NOT NULL,
+    compact_revision INTEGER NOT NULL,
+    scheduled_compaction INTEGER NOT NULL,
+    compaction_cursor BLOB NOT NULL,
+    stored_bytes INTEGER NOT NULL
+);
+"""
+
+_KV_COLUMNS = "rev, key, value, create_revision, mod_revision, version, lease, tombstone"
+
+
+class BackendError(RuntimeError):
+    """The database is not a store of this format, or is damaged."""
+
+
+@dataclass(slots=True)
+class Meta:
+    """The meta row. ``compact_revision`` is -1 until the first compaction
+    (etcd's ``compactMainRev``); ``scheduled_compaction`` is -1 when no
+    physical compaction is pending, else the compact revision whose
+    superseded rows are still being deleted, from ``compaction_cursor`` (a
+    packed revision) on."""
+
+    applied_index: int = 0
+    revision: int = 1
+    compact_revision: int = -1
+    scheduled_compaction: int = -1
+    compaction_cursor: int = 0
+    stored_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One stored revision."""
+
+    rev: int  # packed
+    kv: KeyValue
+    tombstone: bool
+
+
+def _row(r: tuple) -> Row:
+    rev, key, value, create, mod, version, lease, tomb = r
+    return Row(from_bytes(rev), KeyValue(key, create, mod, version, value, lease), bool(tomb))
+
+
+class Backend:
+    """One SQLite connection to the store's database. Transactions are
+    explicit: ``begin()`` ... ``commit()`` / ``rollback()``; reads outside a
+    transaction see the last commit. Not thread-safe; the state machine
+    serializes access."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path) -> Backend:
+        path = Path(path)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            _configure(conn)
+            conn.executescript(_SCHEMA)
+            if conn.execute("SELECT COUNT(*) FROM meta").fetchone()[0] == 0:
+                m = Meta()
+                conn.execute(
+                    "INSERT INTO meta VALUES (0, ?, ?, ?, ?, ?, ?, ?)",
+                    (FORMAT, m.applied_index, m.revision, m.compact_revision,
+                     m.scheduled_compaction, to_bytes(m.compaction_cursor), m.stored_bytes),
+                )
+            backend = cls(conn, path)
+            backend.read_meta()  # checks the format
+            return backend
+        except BaseException:
+            conn.close()
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- transactions ------------------------------------------------------------------
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    # -- meta --------------------------------------------------------------------------
+
+    def read_meta(self) -> Meta:
+        row = self.conn.execute(
+            "SELECT format, applied_index, revision, compact_revision, scheduled_compaction,"
+            " compaction_cursor, stored_bytes FROM meta WHERE id = 0"
+        ).fetchone()
+        if row is None:
+            raise BackendError(f"{self.path}: no meta row; not a store database")
+        if row[0] != FORMAT:
+            raise BackendError(f"{self.path}: store format {row[0]}, this code reads format {FORMAT}")
+        return Meta(row[1], row[2], row[3], row[4], from_bytes(row[5]), row[6])
+
+    def write_meta(self, m: Meta) -> None:
+        self.conn.execute(
+            "UPDATE meta SET applied_index = ?, revision = ?, compact_revision = ?,"
+            " scheduled_compaction = ?, compaction_cursor = ?, stored_bytes = ? WHERE id = 0",
+            (m.applied_index, m.revision, m.compact_revision, m.scheduled_compaction,
+             to_bytes(m.compaction_cursor), m.stored_bytes),
+        )
+
+    # -- revisions ---------------------------------------------------------------------
+
+    def insert(self, rev: int, kv: KeyValue, tombstone: bool) -> None:
+        self.conn.execute(
+            f"INSERT INTO kv ({_KV_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (to_bytes(rev), kv.key, kv.value, kv.create_revision, kv.mod_revision,
+             kv.version, kv.lease, int(tombstone)),
+        )
+
+    def fetch(self, revs: list[int]) -> list[KeyValue]:
+        """The stored ``KeyValue`` of each revision, in the order given —
+        one query per ``_IN_CHUNK`` revisions. A revision with no row is a
+        broken invariant (the index points at it) and raises."""
+        found: dict[bytes, KeyValue] = {}
+        keys = [to_bytes(r) for r in revs]
+        execute = self.conn.execute
+        for i in range(0, len(keys), _IN_CHUNK):
+            chunk = keys[i:i + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for rev, key, value, create, mod, version, lease in execute(
+                "SELECT rev, key, value, create_revision, mod_revision, version, lease"
+                f" FROM kv WHERE rev IN ({marks})", chunk
+            ):
+                found[rev] = KeyValue(key, create, mod, version, value, lease)
+        try:
+            return [found[k] for k in keys]
+        except KeyError as missing:
+            raise BackendError(f"{self.path}: no row for revision {from_bytes(missing.args[0])}") from None
+
+    def index_rows(self) -> Iterator[tuple[int, bytes, int, int, int, bool]]:
+        """``(rev, key, create_revision, version, lease, tombstone)`` of every
+        row in revision order — what rebuilding the key index needs."""
+        for rev, key, create, version, lease, tomb in self.conn.execute(
+            "SELECT rev, key, create_revision, version, lease, tombstone FROM kv ORDER BY rev"
+        ):
+            yield from_bytes(rev), key, create, version, lease, bool(tomb)
+
+    def rows(self, low: int, high: int) -> Iterator[Row]:
+        """Every row with ``low <= rev < high`` (packed), in order."""
+        for r in self.conn.execute(
+            f"SELECT {_KV_COLUMNS} FROM kv WHERE rev >= ? AND rev < ? ORDER BY rev",
+            (to_bytes(low), to_bytes(high)),
+        ):
+            yield _row(r)
+
+    def history_rows(
+        self, low: int, high: int, key: bytes, end: bytes | None, limit: int
+    ) -> list[Row]:
+        """Up to ``limit`` rows with ``low <= rev < high`` whose key is in the
+        range (``end``: ``None`` single key, ``b""`` to the end, else
+        exclusive), in revision order. The key filter runs inside SQLite."""
+        sql = f"SELECT {_KV_COLUMNS} FROM kv WHERE rev >= ? AND rev < ?"
+        args: list = [to_bytes(low), to_bytes(high)]
+        if end is None:
+            sql += " AND key = ?"
+            args.append(key)
+        else:
+            sql += " AND key >= ?"
+            args.append(key)
+            if end:
+                sql += " AND key < ?"
+                args.append(end)
+        sql += " ORDER BY rev LIMIT ?"
+        args.append(limit)
+        return [_row(r) for r in self.conn.execute(sql, args)]
+
+    def compaction_candidates(self, low: int, high: int, limit: int) -> list[tuple[int, bytes, int]]:
+        """``(rev, key, stored size)`` of up to ``limit`` rows with
+        ``low <= rev < high``, in order: what one physical compaction batch
+        examines."""
+        return [
+            (from_bytes(rev), key, size)
+            for rev, key, size in self.conn.execute(
+                "SELECT rev, key, length(key) + length(value) FROM kv"
+                " WHERE rev >= ? AND rev < ? ORDER BY rev LIMIT ?",
+                (to_bytes(low), to_bytes(high), limit),
+            )
+        ]
+
+    def delete(self, revs: Iterable[int]) -> None:
+        self.conn.executemany("DELETE FROM kv WHERE rev = ?", ((to_bytes(r),) for r in revs))
+
+    def release_free_pages(self, pages: int) -> None:
+        """Give up to ``pages`` free pages back to the file system (the
+        database uses incremental auto-vacuum)."""
+        self.conn.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+
+    # -- leases ------------------------------------------------------------------------
+
+    def leases(self) -> list[tuple[int, int]]:
+        return self.conn.execute("SELECT id, ttl FROM lease ORDER BY id").fetchall()
+
+    def put_lease(self, lease_id: int, ttl: int) -> None:
+        self.conn.execute("INSERT INTO lease (id, ttl) VALUES (?, ?)", (lease_id, ttl))
+
+    def delete_lease(self, lease_id: int) -> None:
+        self.conn.execute("DELETE FROM lease WHERE id = ?", (lease_id,))
+
+    # -- size, snapshot, restore ----------------------------------------------------------
+
+    def file_bytes(self) -> int:
+        """Bytes on disk: the database file plus its WAL."""
+        total = 0
+        for suffix in ("", "-wal"):
+            p = Path(str(self.path) + suffix)
+            if p.exists():
+                total += p.stat().st_size
+        return total
+
+    def snapshot(self) -> bytes:
+        """A consistent copy of the whole database, as the bytes of a SQLite
+        file. Made with SQLite's online backup API into a temporary file
+        beside the database (same file system, no memory copy of pages
+        while copying), then read whole."""
+        with tempfile.TemporaryDirectory(dir=self.path.parent, prefix=".snapshot-") as tmp:
+            target = Path(tmp) / "snapshot.db"
+            dst = sqlite3.connect(target)
+            try:
+                self.conn.backup(dst)
+            finally:
+                dst.close()
+            return target.read_bytes()
+
+    def restore(self, data: bytes) -> None:
+        """Replace the whole database with the snapshot ``data``, atomically:
+        the snapshot is written to a temporary file, checked, and copied into
+        this connection with the backup API, which replaces the destination
+        in one transaction (a crash leaves either the old or the new
+        database, never a mix)."""
+        with tempfile.TemporaryDirectory(dir=self.path.parent, prefix=".restore-") as tmp:
+            source = Path(tmp) / "restore.db"
+            source.write_bytes(data)
+            src = sqlite3.connect(source)
+            try:
+                try:
+                    check = src.execute("PRAGMA quick_check").fetchone()[0]
+                    Backend(src, source).read_meta()
+                except sqlite3.DatabaseError as exc:
+                    raise BackendError(f"snapshot is not a store database: {exc}") from None
+                if check != "ok":
+                    raise BackendError(f"snapshot is damaged: {check}")
+                src.backup(self.conn)
+            finally:
+                src.close()
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    # auto_vacuum only takes effect on a database with no tables yet; on an
+    # existing database this is a no-op.
+    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if mode.lower() != "wal":
+        raise BackendError(f"cannot put the database in WAL mode (got {mode})")
+    # NORMAL, not FULL: see the module docstring — the Raft log is the
+    # durability boundary and applied_index makes re-applying idempotent.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA cache_size = -65536")  # 64 MiB of page cache
+    conn.execute("PRAGMA temp_store = MEMORY")
+

@@ -1,0 +1,322 @@
+"""The replicated state machine: what the runtime applies committed log
+entries to (layer 5 of ARCHITECTURE.md).
+
+``StoreStateMachine`` ties the MVCC store (``kv_store``), the leases
+(``lessor``), the request semantics (``applier``) and the SQLite database
+(``backend``) together, and owns the one rule that makes replay safe: every
+apply is one backend transaction that also records the entry's index as
+``applied_index``. So after a crash the database holds exactly the entries up
+to its ``applied_index``, and re-applying an entry at or below it is a no-op.
+
+Contract for the runtime
+------------------------
+- Call ``apply(index, request)`` for every committed entry carrying a store
+  request, in log order, from one thread (or serialize calls). Indexes need
+  not be contiguous (the runtime applies conf changes and empty entries
+  itself) but must increase; one at or below ``applied_index`` returns
+  ``None`` and changes nothing.
+- A refused request raises its ``StoreError`` *after* the entry is recorded as
+  applied (``applied_index`` advances; nothing else changes) — every member
+  refuses it alike, and replay does not refuse it twice.
+- Any other exception means this member could not apply the entry (disk
+  full, I/O error, a bug): the transaction is rolled back, the entry is
+  *not* applied, and the state machine stops — every later call raises
+  ``StateMachineStopped`` — because applying later entries without it would
+  diverge from the other members. Reopen (after fixing the cause) and
+  re-apply from ``applied_index + 1``.
+- Listeners (``add_apply_listener``) run after the commit, on the applying
+  thread, for every apply that changed something. An exception in a listener
+  is logged and does not affect the store.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Callable
+
+from .api import (
+    CompactedError,
+    Event,
+    FutureRevisionError,
+    HashKVResponse,
+    LeaseLeasesResponse,
+    LeaseStatus,
+    LeaseTimeToLiveRequest,
+    LeaseTimeToLiveResponse,
+    Limits,
+    RangeRequest,
+    RangeResponse,
+    ResponseHeader,
+    StoreError,
+)
+from .applier import Applier
+from .backend import Backend
+from .kv_store import COMPACTION_BATCH, KVStore
+from .lessor import Lessor
+from .log_codec import check_request_size, decode_request, encode_request
+from .tree_index import range_end_of
+from .txn import check_range_request
+
+logger = logging.getLogger(__name__)
+
+ApplyListener = Callable[[int, list[Event]], None]
+
+
+class StateMachineStopped(RuntimeError):
+    """An earlier apply failed for a reason other than a refused request;
+    the state machine must be reopened before it is used again."""
+
+
+class StoreStateMachine:
+    """The MVCC key-value store with leases, applied from the Raft log.
+
+    Thread-safety: every public method takes one lock, so calls from the
+    event loop and from a worker thread (e.g. a snapshot) do not interleave.
+    """
+
+    def __init__(self, backend: Backend, limits: Limits, compaction_batch: int) -> None:
+        self._backend = backend
+        self._limits = limits
+        self._lock = threading.RLock()
+        self._listeners: list[ApplyListener] = []
+        self._stopped: BaseException | None = None
+        self._compaction_batch = compaction_batch
+        self._load()
+
+    @classmethod
+    def open(cls, path: str | Path, *, limits: Limits = Limits(),
+             compaction_batch: int = COMPACTION_BATCH) -> StoreStateMachine:
+        """Open (or create) the store in the SQLite file ``path`` and rebuild
+        its in-memory index. ``compaction_batch`` (rows deleted per apply
+        while a compaction is pending) must be the same on every member: it
+        decides when space is freed, which the quota sees."""
+        return cls(Backend.open(path), limits, compaction_batch)
+
+    def _load(self) -> None:
+        """(Re)build every in-memory structure from the database."""
+        self._meta = self._backend.read_meta()
+        self._lessor = Lessor(self._backend)
+        self._store = KVStore(self._backend, self._lessor, self._meta, compaction_batch=self._compaction_batch)
+        self._store.rebuild()
+        self._applier = Applier(self._store, self._lessor, self._limits)
+
+    def close(self) -> None:
+        with self._lock:
+            self._backend.close()
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def applied_index(self) -> int:
+        """The last Raft index applied (durable with the data it covers)."""
+        return self._meta.applied_index
+
+    @property
+    def revision(self) -> int:
+        """The store's current revision: 1 on an empty store, +1 per write
+        that changed something."""
+        return self._meta.revision
+
+    @property
+    def compact_revision(self) -> int:
+        """The revision compacted at; -1 before the first compaction (etcd's
+        ``compactMainRev``, which HashKV reports as such)."""
+        return self._meta.compact_revision
+
+    @property
+    def db_size_bytes(self) -> int:
+        """Bytes the database takes on disk (file plus WAL)."""
+        return self._backend.file_bytes()
+
+    @property
+    def stored_bytes(self) -> int:
+        """The deterministic size the quota is checked against: per stored
+        revision its key, value and a fixed overhead, per lease an overhead."""
+        return self._meta.stored_bytes
+
+    def _check_running(self) -> None:
+        if self._stopped is not None:
+            raise StateMachineStopped(
+                f"state machine stopped after a failed apply ({self._stopped!r}); reopen it"
+            ) from self._stopped
+
+    # -- apply -----------------------------------------------------------------------------
+
+    def apply(self, index: int, request: object) -> object:
+        """Apply log entry ``index`` carrying ``request`` — a request object,
+        or its ``log_codec`` encoding (bytes), which is size-checked and
+        decoded here. Returns the response (header revision = the store's
+        revision after the request), ``None`` for an entry already applied,
+        or raises the request's ``StoreError`` (entry applied, nothing
+        changed). See the module docstring for every other outcome."""
+        with self._lock:
+            self._check_running()
+            if index <= self._meta.applied_index:
+                return None
+            backend, store = self._backend, self._store
+            store.changes.clear()
+            store.dirty = False
+            backend.begin()
+            try:
+                error: StoreError | None = None
+                response = None
+                try:
+                    response = self._applier.apply(index, self._decoded(request))
+                except StoreError as exc:
+                    if store.dirty:
+                        raise RuntimeError(f"request refused after it wrote: {exc!r}") from exc
+                    error = exc
+                store.compaction_step()
+                self._meta.applied_index = index
+                backend.write_meta(self._meta)
+                backend.commit()
+            except BaseException as exc:
+                backend.rollback()
+                self._stopped = exc
+                logger.exception("applying entry %d failed; the state machine stops", index)
+                raise
+            if store.changes:
+                self._notify(self._meta.revision, store.changes)
+            if error is not None:
+                raise error
+            return response
+
+    def _decoded(self, request: object) -> object:
+        if isinstance(request, (bytes, bytearray, memoryview)):
+            data = bytes(request)
+            check_request_size(data, self._limits)
+            return decode_request(data)
+        check_request_size(encode_request(request), self._limits)
+        return request
+
+    def _notify(self, revision: int, changes: list) -> None:
+        if not self._listeners:
+            return
+        events = self._store.events(list(changes))
+        for fn in list(self._listeners):
+            try:
+                fn(revision, events)
+            except Exception:
+                logger.exception("apply listener %r failed at revision %d", fn, revision)
+
+    def add_apply_listener(self, fn: ApplyListener) -> None:
+        """Call ``fn(revision, events)`` after each applied write that changed
+        something, once committed: the events of that one revision, in sub
+        revision order, each with ``prev_kv`` (None for a creation)."""
+        with self._lock:
+            self._listeners.append(fn)
+
+    # -- local reads -------------------------------------------------------------------------
+
+    def range(self, request: RangeRequest) -> RangeResponse:
+        """A read served from this member's state (no log): etcd's Range."""
+        with self._lock:
+            self._check_running()
+            check_range_request(request, self._limits.max_key_bytes)
+            return self._applier.range(request)
+
+    def lease_time_to_live(self, request: LeaseTimeToLiveRequest, remaining: int | None) -> LeaseTimeToLiveResponse:
+        """etcd's LeaseTimeToLive. ``remaining`` is the leader's count from
+        its ``LeaseClock``; ``None`` reports the granted TTL. An unknown lease
+        is not an error: ``TTL=-1`` (etcd's gRPC answer). ``keys`` sorted."""
+        with self._lock:
+            self._check_running()
+            header = ResponseHeader(revision=self._meta.revision)
+            ttl = self._lessor.lookup(request.ID)
+            if ttl is None:
+                return LeaseTimeToLiveResponse(header=header, ID=request.ID, TTL=-1)
+            keys = tuple(self._lessor.keys(request.ID)) if request.keys else ()
+            return LeaseTimeToLiveResponse(
+                header=header, ID=request.ID, TTL=ttl if remaining is None else remaining, grantedTTL=ttl, keys=keys
+            )
+
+    def lease_leases(self) -> LeaseLeasesResponse:
+        """Every lease, by ID (etcd orders by expiry, which only the leader's
+        clock knows)."""
+        with self._lock:
+            self._check_running()
+            return LeaseLeasesResponse(
+                header=ResponseHeader(revision=self._meta.revision),
+                leases=tuple(LeaseStatus(ID=lease_id) for lease_id, _ in self._lessor.leases()),
+            )
+
+    def leases(self) -> list[tuple[int, int]]:
+        """``(id, granted TTL)`` of every lease — what ``LeaseClock.promote``
+        and ``reset`` need."""
+        with self._lock:
+            return self._lessor.leases()
+
+    def hash_kv(self, revision: int = 0) -> HashKVResponse:
+        """A hash of the store's kept history up to ``revision`` (0: current)
+        and the compact revision: equal on members that applied the same
+        log. etcd's errors: at or below the compact revision -> compacted,
+        above the current one -> future."""
+        with self._lock:
+            self._check_running()
+            m = self._meta
+            if revision > 0 and revision <= m.compact_revision:
+                raise CompactedError(m.compact_revision)
+            if revision > m.revision:
+                raise FutureRevisionError()
+            at = revision if revision > 0 else m.revision
+            return HashKVResponse(
+                header=ResponseHeader(revision=m.revision),
+                hash=self._store.hash(at),
+                compact_revision=m.compact_revision,
+            )
+
+    def history(
+        self, key: bytes, range_end: bytes, start_revision: int, max_events: int = 1000
+    ) -> tuple[list[tuple[int, Event]], int]:
+        """Events for keys in ``[key, range_end)`` (``range_end`` as in a
+        range request) at main revision ``start_revision`` or later, in
+        revision then sub order, each with ``prev_kv`` as the watch server
+        would fill it. Returns ``(events, next_revision)``: read on from
+        ``next_revision``; the caller has everything once ``next_revision``
+        is past ``revision``.
+
+        At most ``max_events`` events, except that one revision's events are
+        never split (a single revision with more is returned whole). One call
+        scans at most ``kv_store.HISTORY_WINDOW`` revisions, so a narrow
+        watch over a long history may get few or no events with
+        ``next_revision`` still at or below ``revision`` — call again.
+
+        ``CompactedError`` if ``start_revision`` is below the compact
+        revision — etcd's watch rule (``minRev < compactRev``), so a watch may
+        start *at* the compact revision. As in etcd, the history at exactly
+        the compact revision holds its puts but not its deletes (compaction
+        removes tombstones at or below the compact revision), and events at
+        it carry no ``prev_kv``.
+        """
+        with self._lock:
+            self._check_running()
+            return self._store.history(key, range_end_of(range_end), start_revision, max_events)
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The whole state machine (a consistent copy of the database, see
+        ``Backend.snapshot``) as of ``applied_index``."""
+        with self._lock:
+            self._check_running()
+            return self._backend.snapshot()
+
+    def restore(self, data: bytes, index: int | None = None) -> None:
+        """Replace the whole state with ``snapshot()`` bytes from any member,
+        atomically, and rebuild the in-memory index. ``index``, if given, is
+        the Raft index the snapshot was taken at; ``applied_index`` becomes at
+        least that (entries the runtime applied itself, like conf changes,
+        may follow the last store entry). Listeners are kept; they are not
+        called (the runtime tells watchers about the jump)."""
+        with self._lock:
+            self._check_running()
+            self._backend.restore(data)
+            if index is not None:
+                meta = self._backend.read_meta()
+                if index > meta.applied_index:
+                    meta.applied_index = index
+                    self._backend.begin()
+                    self._backend.write_meta(meta)
+                    self._backend.commit()
+            self._load()
