@@ -78,6 +78,7 @@ class Generator:
         self.rng = random.Random(seed)
         self.view = view
         self.short_leases: set[int] = set()  # granted with a TTL < 60: never given keys
+        self.live_leases: set[int] = set()  # granted and not revoked, as the harness reports
 
     # -- building blocks -----------------------------------------------------------
 
@@ -125,6 +126,9 @@ class Generator:
         return rng.randint(max(1, compact), max(1, current))
 
     def lease_for_put(self) -> int:
+        live = sorted(self.live_leases - self.short_leases)
+        if live and self.rng.random() < 0.7:
+            return self.rng.choice(live)
         usable = [lease for lease in LEASE_IDS if lease not in self.short_leases]
         return self.rng.choice(usable + [12345])  # 12345: never granted
 
@@ -229,7 +233,7 @@ class Generator:
         roll = rng.random()
         if roll < 0.1:
             revision = current + 1  # future
-        elif roll < 0.2 and compact:
+        elif roll < 0.2 and compact > 0:
             revision = compact  # already compacted
         else:
             revision = rng.randint(max(1, compact), max(1, current))
@@ -253,6 +257,9 @@ class Generator:
     def lease_revoke(self) -> LeaseRevokeRequest:
         # The harness calls ``revoked`` when it succeeds: then the ID may be
         # granted again with a long TTL.
+        live = sorted(self.live_leases)
+        if live and self.rng.random() < 0.6:
+            return LeaseRevokeRequest(ID=self.rng.choice(live))
         return LeaseRevokeRequest(ID=self.rng.choice(LEASE_IDS + (12345,)))
 
     def lease_time_to_live(self) -> LeaseTimeToLiveRequest:
@@ -276,6 +283,14 @@ class Generator:
             roll -= weight
         return self.range()
 
-    def revoked(self, lease: int) -> None:
-        """The harness reports a revoke that succeeded: the ID is free again."""
-        self.short_leases.discard(lease)
+    def observe(self, request: Any, succeeded: bool) -> None:
+        """The harness reports each request's fate, so later requests aim at
+        leases that exist: a grant that succeeded makes a lease live, a
+        revoke that succeeded frees its ID (it may be granted again, long)."""
+        if not succeeded:
+            return
+        if isinstance(request, LeaseGrantRequest):
+            self.live_leases.add(request.ID)
+        elif isinstance(request, LeaseRevokeRequest):
+            self.live_leases.discard(request.ID)
+            self.short_leases.discard(request.ID)

@@ -187,21 +187,14 @@ class OurStore:
             if isinstance(request, RangeRequest):
                 return Outcome(self.sm.range(request))
             if isinstance(request, LeaseTimeToLiveRequest):
-                return Outcome(self.sm.lease_time_to_live(request, self.granted_ttl(request.ID)))
+                # remaining=None: the granted TTL, as if no time had passed
+                # (difference "lease-remaining-ttl").
+                return Outcome(self.sm.lease_time_to_live(request, None))
             if isinstance(request, LeaseLeasesRequest):
                 return Outcome(self.sm.lease_leases())
         except StoreError as error:
             return Outcome.failed(error)
         raise TypeError(f"no way to execute {type(request).__name__} on our store")
-
-    def granted_ttl(self, lease_id: int) -> int | None:
-        """What the runtime would pass as the remaining TTL: with no time
-        passed, the granted TTL (None if there is no such lease)."""
-        try:
-            answer = self.sm.lease_time_to_live(LeaseTimeToLiveRequest(ID=lease_id), None)
-        except StoreError:
-            return None
-        return answer.grantedTTL if answer.TTL != -1 else None
 
 
 class EtcdSide:
@@ -312,14 +305,22 @@ class Differential:
     every step. ``replay`` is the command line printed on failure."""
 
     def __init__(self, seed: int, ours: Any, theirs: EtcdSide, *, replay: str,
-                 ttl_window: tuple[int, int] = (-LEASE_TTL_TOLERANCE, 0)) -> None:
+                 ttl_window: tuple[int, int] = (-LEASE_TTL_TOLERANCE, 0), fresh: bool = False) -> None:
+        """``fresh``: etcd was just started, so it is not reset and its
+        revisions must equal ours (offset 0)."""
         self.seed = seed
         self.ours = ours
         self.theirs = theirs
         self.replay = replay
         self.ttl_window = ttl_window
         self.steps: list[Any] = []
-        self.offset = theirs.reset(ours.revision)
+        if fresh:
+            revision = theirs.client.call(RangeRequest(key=b"\x00", range_end=b"\x00")).header.revision
+            if revision != ours.revision:
+                raise AssertionError(f"a fresh etcd is at revision {revision}, our fresh store at {ours.revision}")
+            self.offset = theirs.offset = 0
+        else:
+            self.offset = theirs.reset(ours.revision)
 
     def step(self, request: Any) -> Outcome:
         """Run ``request`` on both sides; raise ``Mismatch`` if they differ

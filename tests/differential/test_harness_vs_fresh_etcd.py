@@ -7,7 +7,7 @@ isolation (``harness`` module docstring).
 """
 from __future__ import annotations
 
-from consensus.mvcc.api import CompactionRequest, LeaseRevokeRequest, StoreError
+from consensus.mvcc.api import CompactionRequest, StoreError
 from tests.differential.etcd import EtcdServer, find_etcd
 from tests.differential.generator import Generator, StoreView
 from tests.differential.harness import Differential, EtcdSide, Outcome, seed_id, seed_list
@@ -57,8 +57,7 @@ def test_reset_and_offset_etcd_is_indistinguishable_from_a_fresh_one(etcd, seed)
         for _ in range(OPS_PER_SEED):
             request = generator.next_request()
             outcome = run.step(request)
-            if isinstance(request, LeaseRevokeRequest) and outcome.error is None:
-                generator.revoked(request.ID)
+            generator.observe(request, outcome.error is None)
         run.check_history()
     finally:
         client.close()
