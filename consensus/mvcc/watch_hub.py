@@ -48,10 +48,10 @@ etcd keeps watchers in three groups, and so does the hub:
   each further ``poll``/``next`` reads the next chunk as room frees up.
 
 A watcher that falls so far behind that its ``next_revision`` is compacted
-(``next_revision < compact_revision``, etcd's rule — a watch may start *at*
-the compact revision, whose events the store keeps) receives a terminal
-response ``canceled=True, compact_revision=C``, after the events already in
-its buffer. It is never skipped silently. ``SlowWatcherPolicy.CANCEL``
+receives a terminal response ``canceled=True, compact_revision=C``, after
+the events already in its buffer, where ``C`` is the oldest revision a new
+watch can start at. It is never skipped silently. See "Compaction" below for
+which revisions count as compacted. ``SlowWatcherPolicy.CANCEL``
 replaces the victim path: a synced watcher whose buffer is full is canceled
 at once with ``cancel_reason`` naming the revision to resume from (also in
 ``Watcher.resume_revision``).
@@ -72,6 +72,25 @@ Responses and their header revision, as etcd 3.4 writes them
 - refused at creation (empty range, duplicate id, negative start):
   ``created=True, canceled=True, watch_id=-1`` and a ``cancel_reason``, as
   etcd's gRPC server answers.
+
+Compaction
+----------
+etcd's rule (``chooseAll`` in watchable_store.go) is that a watcher whose
+next revision is *below* the compact revision is compacted; a watch may
+start *at* the compact revision and gets that revision's events — including
+its deletes since etcd fixed #18089 (v3.4.34, v3.5.15: the tombstone at the
+compact revision is kept until the next compaction) and #19179 (v3.4.36,
+v3.5.18: also after a restart). etcd 3.4.23 still drops such a delete: a
+watch from the compact revision silently misses it.
+
+The hub follows the fixed rule only for a store that declares it keeps the
+deletes at its compact revision (``history_keeps_compact_revision_deletes =
+True``). For any other store a delete at the compact revision may be gone
+from ``history``, so the hub counts the compact revision itself as
+compacted: the oldest revision a watch can start at is ``compact + 1``, and
+that is the ``compact_revision`` its compacted responses report — an
+explicit answer where etcd 3.4.23 would skip silently, and a resume point
+that works. ``WatchHub.oldest_revision`` says which rule is in force.
 
 Watch IDs are the hub's: unique among its live watches, requested
 (``watch_id != 0``) or assigned (the lowest free ID from 0 upwards, as etcd
@@ -107,7 +126,12 @@ def too_slow_reason(resume_revision: int) -> str:
 
 
 class WatchableStore(Protocol):
-    """What the hub needs from the store (``StoreStateMachine``)."""
+    """What the hub needs from the store (``StoreStateMachine``).
+
+    Optional: ``history_keeps_compact_revision_deletes`` (bool, default
+    False) — True if ``history`` from the compact revision still returns the
+    deletes at that revision (etcd's fix for #18089/#19179).
+    """
 
     @property
     def revision(self) -> int: ...
@@ -162,6 +186,7 @@ class WatchHub:
         self._next_id = 0
         self._last_revision = store.revision
         self._seen_compact_revision = store.compact_revision
+        self._compact_deletes_kept = bool(getattr(store, "history_keeps_compact_revision_deletes", False))
         self._closed = False
         self._history_cache: dict[tuple[bytes, bytes, int, int], tuple[list, int]] = {}
         self._history_epoch = (-1, -1)
@@ -192,6 +217,16 @@ class WatchHub:
             "unsynced": len(self._unsynced),
             "victim": len(self._victims),
         }
+
+    def oldest_revision(self) -> int:
+        """The oldest revision a watch can start at and still get every
+        event: the store's compact revision (etcd's rule), or the one after
+        it if the store may have dropped deletes at the compact revision
+        (module docstring, "Compaction"). 0 before any compaction."""
+        compact = self._store.compact_revision
+        if compact and not self._compact_deletes_kept:
+            return compact + 1
+        return compact
 
     def effective_next_revision(self, watcher: Watcher) -> int:
         """The first revision ``watcher`` has not been given."""
@@ -264,9 +299,9 @@ class WatchHub:
             watcher.next_revision = start
             watcher.state = WatcherState.UNSYNCED
             self._unsynced[watcher] = None
-            compact = self._store.compact_revision
-            if start < compact:
-                self._close_compacted(watcher, compact)
+            oldest = self.oldest_revision()
+            if start < oldest:
+                self._close_compacted(watcher, oldest)
         return watcher
 
     def _assign_id(self, requested: int) -> int:
@@ -328,7 +363,7 @@ class WatchHub:
         if revision > self._last_revision:
             self._last_revision = revision
         if self._store.compact_revision > self._seen_compact_revision:
-            self.on_compact(self._store.compact_revision)
+            self.on_compact()
         if not events or not len(self._synced):
             return
 
@@ -363,17 +398,18 @@ class WatchHub:
         for watcher in too_slow:
             self._fall_behind(watcher, revision)
 
-    def on_compact(self, compact_revision: int) -> None:
-        """The store compacted up to ``compact_revision``. Lagging watchers
-        whose next revision is now gone get their compacted response at
-        once (after what they already have), instead of when they next
-        read. ``on_apply`` calls this when it sees the compact revision
-        move; the runtime may call it too."""
-        self._seen_compact_revision = max(self._seen_compact_revision, compact_revision)
+    def on_compact(self) -> None:
+        """The store compacted. Lagging watchers whose next revision is now
+        gone get their compacted response at once (after what they already
+        have), instead of when they next read. ``on_apply`` and
+        ``sync_watchers`` call this when they see the compact revision move;
+        the runtime may call it too."""
+        self._seen_compact_revision = self._store.compact_revision
+        oldest = self.oldest_revision()
         for group in (self._unsynced, self._victims):
             for watcher in list(group):
-                if watcher.next_revision < compact_revision:
-                    self._close_compacted(watcher, compact_revision)
+                if watcher.next_revision < oldest:
+                    self._close_compacted(watcher, oldest)
 
     def _fall_behind(self, watcher: Watcher, revision: int) -> None:
         """``watcher`` (synced) had no room for its events at ``revision``."""
@@ -407,9 +443,9 @@ class WatchHub:
             self._set_lagging(watcher, WatcherState.VICTIM)
             return
         store = self._store
-        compact = store.compact_revision
-        if watcher.next_revision < compact:
-            self._close_compacted(watcher, compact)
+        oldest = self.oldest_revision()
+        if watcher.next_revision < oldest:
+            self._close_compacted(watcher, oldest)
             return
         self._set_lagging(watcher, WatcherState.UNSYNCED)
         room = watcher.capacity - watcher._buffered_events
@@ -425,7 +461,7 @@ class WatchHub:
                     return
                 history, next_revision = self._read_history(watcher, start, _UNBOUNDED)
         except CompactedError as err:
-            self._close_compacted(watcher, err.compact_revision or store.compact_revision)
+            self._close_compacted(watcher, max(err.compact_revision, self.oldest_revision()))
             return
         if (history and (history[0][0] < start or history[-1][0] >= next_revision)) or next_revision <= start:
             raise RuntimeError(
@@ -485,9 +521,8 @@ class WatchHub:
         watchers that have room their next history chunk, and send
         compacted responses to lagging watchers whose history is gone.
         Returns how many watchers are still lagging."""
-        compact = self._store.compact_revision
-        if compact > self._seen_compact_revision:
-            self.on_compact(compact)
+        if self._store.compact_revision > self._seen_compact_revision:
+            self.on_compact()
         budget = max_watchers
         for watcher in list(self._unsynced) + list(self._victims):
             if budget <= 0:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import random
+import tempfile
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,7 +25,7 @@ from consensus.mvcc.watch_hub import SlowWatcherPolicy, WatchHub
 from consensus.mvcc.watcher import Watcher
 from consensus.mvcc.watcher_group import prefix_end
 
-from .watch_harness import DoubleWorld, check_stream, drain, expected
+from .watch_harness import DoubleWorld, SqliteWorld, check_stream, drain, expected
 
 KEYS = [b"a", b"a/1", b"a/2", b"b", b"b/1", b"c"]
 RANGES = [
@@ -179,7 +181,7 @@ class Model:
                 check_stream(
                     segment.responses, log, segment.request, segment.start,
                     ended=watcher if watcher.done else None,
-                    compact_revision=world.store.compact_revision,
+                    oldest_revision=self.hub.oldest_revision(),
                 )
                 checked += 1
             # a chain never ended by compaction or by its user is the whole history
@@ -197,23 +199,23 @@ def run_model(world, ops, capacity, chunk, policy) -> int:
     return model.check()
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    ops=st.lists(operation, max_size=60),
+    ops=st.lists(operation, max_size=100),
     capacity=st.integers(1, 6),
     chunk=st.integers(1, 5),
     policy=st.sampled_from(list(SlowWatcherPolicy)),
 )
 def test_random_interleavings_against_the_history_double(ops, capacity, chunk, policy):
+    """Fast, so many examples; the double compacts as etcd does since #18089."""
     run_model(DoubleWorld(), ops, capacity, chunk, policy)
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_a_long_fixed_interleaving(seed):
-    """A long deterministic run (hypothesis keeps examples short)."""
+def long_ops(seed: int, count: int) -> list[tuple]:
+    """A long deterministic run (hypothesis keeps its examples short)."""
     rng = random.Random(seed)
-    ops = []
-    for _ in range(1500):
+    ops: list[tuple] = []
+    for _ in range(count):
         roll = rng.random()
         if roll < 0.35:
             ops.append(("put", rng.randrange(len(KEYS)), b"x"))
@@ -239,5 +241,37 @@ def test_a_long_fixed_interleaving(seed):
             ops.append(("sync", rng.randrange(1, 5)))
         else:
             ops.append(("restart",))
-    checked = run_model(DoubleWorld(), ops, capacity=4, chunk=3, policy=SlowWatcherPolicy.CATCH_UP)
+    return ops
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_long_fixed_interleaving(seed):
+    checked = run_model(DoubleWorld(), long_ops(seed, 1500), capacity=4, chunk=3, policy=SlowWatcherPolicy.CATCH_UP)
+    assert checked > 20
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    ops=st.lists(operation, max_size=80),
+    capacity=st.integers(1, 6),
+    chunk=st.integers(1, 5),
+    policy=st.sampled_from(list(SlowWatcherPolicy)),
+)
+def test_random_interleavings_against_the_real_store(ops, capacity, chunk, policy):
+    """The same, against SQLite; ``restart`` closes and reopens the file."""
+    with tempfile.TemporaryDirectory() as directory:
+        world = SqliteWorld(Path(directory) / "store.db")
+        try:
+            run_model(world, ops, capacity, chunk, policy)
+        finally:
+            world.close()
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_a_long_fixed_interleaving_against_the_real_store(seed, tmp_path):
+    world = SqliteWorld(tmp_path / "store.db")
+    try:
+        checked = run_model(world, long_ops(seed, 800), capacity=4, chunk=3, policy=SlowWatcherPolicy.CATCH_UP)
+    finally:
+        world.close()
     assert checked > 20

@@ -18,9 +18,13 @@ from typing import Callable
 
 from consensus.mvcc.api import (
     CompactedError,
+    CompactionRequest,
+    DeleteRangeRequest,
     Event,
     EventType,
     KeyValue,
+    PutRequest,
+    TxnRequest,
     WatchCreateRequest,
     WatchFilter,
     WatchResponse,
@@ -30,7 +34,11 @@ from consensus.mvcc.watcher_group import key_in_range
 
 
 class HistoryLog:
-    """In-memory stand-in for the store: every write is one revision."""
+    """In-memory stand-in for the store: every write is one revision.
+    Compaction behaves as etcd's does since #18089 was fixed: the events at
+    the compact revision, deletes included, stay readable."""
+
+    history_keeps_compact_revision_deletes = True
 
     def __init__(self) -> None:
         self.revision = 1  # etcd's first revision is 1, before any write
@@ -185,7 +193,7 @@ def check_stream(
     start: int,
     *,
     ended: Watcher | None = None,
-    compact_revision: int = 0,
+    oldest_revision: int = 0,
 ) -> list[Event]:
     """Assert that ``responses`` (everything one watcher delivered, from its
     ``created`` response on) is exactly what etcd's guarantees allow, and
@@ -196,7 +204,8 @@ def check_stream(
     - Reliable: a live watcher (``ended`` None) got exactly the oracle's events
       from ``start``; an ended one got exactly those before its resume
       revision, or — if compacted — a prefix that stops before the compact
-      revision could have taken anything it still needed.
+      revision could have taken anything it still needed (``oldest_revision``:
+      the hub's ``oldest_revision()`` at the end).
     - Bookmarkable: a progress response at revision P comes after every event
       up to P and before any event after P.
     """
@@ -235,7 +244,8 @@ def check_stream(
     else:
         assert terminal is not None, "an ended watch must end with a canceled response"
         if terminal.compact_revision:
-            assert 0 < terminal.compact_revision <= compact_revision
+            # the compact revision reported is where a new watch can start
+            assert 0 < terminal.compact_revision <= oldest_revision
             assert last <= terminal.compact_revision - 2, (
                 f"compacted at {terminal.compact_revision} but events up to {last} were delivered: "
                 "the next revision needed was not compacted"
@@ -248,3 +258,60 @@ def check_stream(
                 f"canceled with resume revision {resume}: not every earlier event was delivered"
             )
     return events
+
+
+class SqliteWorld:
+    """The same writes through the real ``StoreStateMachine`` (SQLite), one
+    Raft log index per request, as the node's apply loop would do.
+    ``restart`` closes the store and opens the same file again."""
+
+    kind = "sqlite"
+
+    def __init__(self, path) -> None:
+        self.path = path
+        self.recorder = Recorder()
+        self.store = None
+        self._open()
+
+    def _open(self) -> None:
+        from consensus.mvcc.state_machine import StoreStateMachine
+
+        self.store = StoreStateMachine.open(self.path)
+        self.index = self.store.applied_index
+        self.store.add_apply_listener(self.recorder)
+
+    def apply(self, request):
+        self.index += 1
+        return self.store.apply(self.index, request)
+
+    def put(self, key: bytes, value: bytes = b"v") -> int:
+        self.apply(PutRequest(key=key, value=value))
+        return self.store.revision
+
+    def delete(self, *keys: bytes) -> int:
+        if len(keys) == 1:
+            self.apply(DeleteRangeRequest(key=keys[0]))
+        else:
+            self.apply(TxnRequest(success=tuple(DeleteRangeRequest(key=k) for k in keys)))
+        return self.store.revision
+
+    def delete_range(self, key: bytes, range_end: bytes) -> int:
+        self.apply(DeleteRangeRequest(key=key, range_end=range_end))
+        return self.store.revision
+
+    def txn(self, puts=(), deletes=()) -> int:
+        ops = tuple(DeleteRangeRequest(key=k) for k in deletes) + tuple(
+            PutRequest(key=k, value=v) for k, v in puts
+        )
+        self.apply(TxnRequest(success=ops))
+        return self.store.revision
+
+    def compact(self, revision: int) -> None:
+        self.apply(CompactionRequest(revision=revision))
+
+    def restart(self) -> None:
+        self.store.close()
+        self._open()
+
+    def close(self) -> None:
+        self.store.close()
