@@ -15,7 +15,8 @@ Tables
           etcd's consistent index), ``revision``, ``compact_revision``, the
           physical compaction still to do (``scheduled_compaction`` and
           ``compaction_cursor``), and ``stored_bytes``, the deterministic
-          size the quota is checked against.
+          size the quota is checked against, and ``compaction_batch``, fixed
+          when the database is created (see ``kv_store``).
 
 Durability
 ----------
@@ -69,7 +70,8 @@ CREATE TABLE IF NOT EXISTS meta (
     compact_revision INTEGER NOT NULL,
     scheduled_compaction INTEGER NOT NULL,
     compaction_cursor BLOB NOT NULL,
-    stored_bytes INTEGER NOT NULL
+    stored_bytes INTEGER NOT NULL,
+    compaction_batch INTEGER NOT NULL
 );
 """
 
@@ -94,6 +96,7 @@ class Meta:
     scheduled_compaction: int = -1
     compaction_cursor: int = 0
     stored_bytes: int = 0
+    compaction_batch: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,18 +124,22 @@ class Backend:
         self.path = path
 
     @classmethod
-    def open(cls, path: str | Path) -> Backend:
+    def open(cls, path: str | Path, *, compaction_batch: int = 1000) -> Backend:
+        """Open or create the database; ``compaction_batch`` is recorded only
+        when it is created."""
         path = Path(path)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             _configure(conn)
             conn.executescript(_SCHEMA)
             if conn.execute("SELECT COUNT(*) FROM meta").fetchone()[0] == 0:
-                m = Meta()
+                if compaction_batch < 1:
+                    raise ValueError(f"compaction_batch must be at least 1, got {compaction_batch}")
+                m = Meta(compaction_batch=compaction_batch)
                 conn.execute(
-                    "INSERT INTO meta VALUES (0, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO meta VALUES (0, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (FORMAT, m.applied_index, m.revision, m.compact_revision,
-                     m.scheduled_compaction, to_bytes(m.compaction_cursor), m.stored_bytes),
+                     m.scheduled_compaction, to_bytes(m.compaction_cursor), m.stored_bytes, m.compaction_batch),
                 )
             backend = cls(conn, path)
             backend.read_meta()  # checks the format
@@ -161,13 +168,13 @@ class Backend:
     def read_meta(self) -> Meta:
         row = self.conn.execute(
             "SELECT format, applied_index, revision, compact_revision, scheduled_compaction,"
-            " compaction_cursor, stored_bytes FROM meta WHERE id = 0"
+            " compaction_cursor, stored_bytes, compaction_batch FROM meta WHERE id = 0"
         ).fetchone()
         if row is None:
             raise BackendError(f"{self.path}: no meta row; not a store database")
         if row[0] != FORMAT:
             raise BackendError(f"{self.path}: store format {row[0]}, this code reads format {FORMAT}")
-        return Meta(row[1], row[2], row[3], row[4], from_bytes(row[5]), row[6])
+        return Meta(row[1], row[2], row[3], row[4], from_bytes(row[5]), row[6], row[7])
 
     def write_meta(self, m: Meta) -> None:
         self.conn.execute(
@@ -261,8 +268,12 @@ class Backend:
 
     def release_free_pages(self, pages: int) -> None:
         """Give up to ``pages`` free pages back to the file system (the
-        database uses incremental auto-vacuum)."""
-        self.conn.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+        database uses incremental auto-vacuum), in a transaction of its own:
+        call it outside one. (``execute`` would run the pragma for one page
+        only; ``executescript`` runs it to the end, but commits first.)"""
+        if self.conn.in_transaction:
+            raise RuntimeError("release_free_pages inside a transaction")
+        self.conn.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
 
     # -- leases ------------------------------------------------------------------------
 

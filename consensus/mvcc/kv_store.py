@@ -12,13 +12,16 @@ Compaction has two halves. The logical half is immediate and replicated:
 ``compact(rev)`` sets the compact revision, so from then on reads below it
 fail and nothing can observe a superseded revision at or below it. The
 physical half deletes those rows, in batches of ``compaction_batch`` rows,
-one batch inside each later apply's own backend transaction
-(``compaction_step``), until done. Why this way:
+one batch inside each apply's own backend transaction (``compaction_step``:
+the compaction's own apply and every later one), until done. Why this way:
 
 - bounded: no single apply deletes more than one batch;
 - deterministic: every member applies the same entries in the same order,
   so it deletes the same rows at the same index; ``stored_bytes`` (what the
-  quota checks) is thus the same everywhere;
+  quota checks) is thus the same everywhere. The batch size is part of the
+  replicated state for that reason: recorded in the meta row when the
+  database is created (all members run the same code, so the same
+  default), and carried by snapshots;
 - resumable: the cursor is in the meta row, committed with the batch and
   the applied index; after a crash the next apply continues where the last
   commit left off (and a replayed entry, being a no-op, deletes nothing).
@@ -82,14 +85,14 @@ class KVStore:
     (cleared by the state machine) so it can notify listeners after commit.
     """
 
-    def __init__(self, backend: Backend, lessor: Lessor, meta: Meta, *, compaction_batch: int = COMPACTION_BATCH) -> None:
+    def __init__(self, backend: Backend, lessor: Lessor, meta: Meta) -> None:
         self.backend = backend
         self.lessor = lessor
         self.meta = meta
         self.index = TreeIndex()
-        self.compaction_batch = compaction_batch
         self.changes: list[Change] = []
         self.dirty = False  # a row was written in the current apply
+        self.pages_to_release = 0
 
     # -- open ----------------------------------------------------------------------------
 
@@ -159,14 +162,14 @@ class KVStore:
         m.compaction_cursor = 0
 
     def compaction_step(self, budget: int | None = None) -> int:
-        """Examine up to ``budget`` rows (default ``compaction_batch``) of
+        """Examine up to ``budget`` rows (default ``meta.compaction_batch``) of
         the pending compaction and delete the garbage among them, inside
         the caller's transaction. Returns how many rows were deleted."""
         m = self.meta
         target = m.scheduled_compaction
         if target < 0:
             return 0
-        budget = budget or self.compaction_batch
+        budget = budget or m.compaction_batch
         rows = self.backend.compaction_candidates(m.compaction_cursor, pack(target + 1), budget)
         dead: list[int] = []
         freed = 0
@@ -179,12 +182,23 @@ class KVStore:
         if dead:
             self.backend.delete(dead)
             m.stored_bytes -= freed
+            # About as many pages as were freed go back to the file system
+            # after the commit (see release_pages).
+            self.pages_to_release += len(dead) + 64
         if len(rows) < budget:
             m.scheduled_compaction = -1
             m.compaction_cursor = 0
         else:
             m.compaction_cursor = rows[-1][0] + 1
         return len(dead)
+
+    def release_pages(self) -> None:
+        """Give pages freed by compaction back to the file system, outside
+        the apply's transaction. Purely physical: which pages move never
+        changes what is read, so it need not be deterministic."""
+        if self.pages_to_release:
+            pages, self.pages_to_release = self.pages_to_release, 0
+            self.backend.release_free_pages(pages)
 
     def is_garbage(self, key: bytes, rev: int) -> bool:
         """A row a pending (or finished) compaction deletes."""

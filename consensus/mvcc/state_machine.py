@@ -75,29 +75,30 @@ class StoreStateMachine:
     event loop and from a worker thread (e.g. a snapshot) do not interleave.
     """
 
-    def __init__(self, backend: Backend, limits: Limits, compaction_batch: int) -> None:
+    def __init__(self, backend: Backend, limits: Limits) -> None:
         self._backend = backend
         self._limits = limits
         self._lock = threading.RLock()
         self._listeners: list[ApplyListener] = []
         self._stopped: BaseException | None = None
-        self._compaction_batch = compaction_batch
         self._load()
 
     @classmethod
     def open(cls, path: str | Path, *, limits: Limits = Limits(),
              compaction_batch: int = COMPACTION_BATCH) -> StoreStateMachine:
         """Open (or create) the store in the SQLite file ``path`` and rebuild
-        its in-memory index. ``compaction_batch`` (rows deleted per apply
-        while a compaction is pending) must be the same on every member: it
-        decides when space is freed, which the quota sees."""
-        return cls(Backend.open(path), limits, compaction_batch)
+        its in-memory index. ``compaction_batch`` (rows examined per apply
+        while a physical compaction is pending) is recorded when the database
+        is created and ignored afterwards: it decides when space is freed,
+        which the quota sees, so it must be the same on every member — leave
+        the default outside tests."""
+        return cls(Backend.open(path, compaction_batch=compaction_batch), limits)
 
     def _load(self) -> None:
         """(Re)build every in-memory structure from the database."""
         self._meta = self._backend.read_meta()
         self._lessor = Lessor(self._backend)
-        self._store = KVStore(self._backend, self._lessor, self._meta, compaction_batch=self._compaction_batch)
+        self._store = KVStore(self._backend, self._lessor, self._meta)
         self._store.rebuild()
         self._applier = Applier(self._store, self._lessor, self._limits)
 
@@ -176,6 +177,10 @@ class StoreStateMachine:
                 self._stopped = exc
                 logger.exception("applying entry %d failed; the state machine stops", index)
                 raise
+            try:
+                store.release_pages()
+            except Exception:  # physical only; the entry is applied either way
+                logger.exception("releasing free pages after entry %d failed", index)
             if store.changes:
                 self._notify(self._meta.revision, store.changes)
             if error is not None:
