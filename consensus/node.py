@@ -25,6 +25,7 @@ import logging
 import os
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from consensus.raft.messages import ConfChange, ConfState, Entry, EntryType, StateType
@@ -39,7 +40,9 @@ _REQUEST_ID_BYTES = 8
 
 class StateMachine(Protocol):
     """What the node applies committed entries to. ``apply`` must be
-    deterministic: every member applies the same entries in the same order."""
+    deterministic: every member applies the same entries in the same order.
+    It returns the request's result, including a refusal (an error value);
+    raising means the replica is broken and stops the node."""
 
     def apply(self, index: int, payload: bytes) -> Any: ...
 
@@ -119,6 +122,7 @@ class RaftNode:
         self.storage = storage
         self.state_machine = state_machine
         self.heartbeat_s = heartbeat_ms / 1000
+        self.election_timeout_s = election_ms / 1000
         self.snapshot_count = snapshot_count
         snapshot = storage.snapshot()
         if not snapshot.is_empty:
@@ -254,12 +258,10 @@ class RaftNode:
         if not entry.data:
             return  # a new leader's empty entry
         request_id, payload = entry.data[:_REQUEST_ID_BYTES], entry.data[_REQUEST_ID_BYTES:]
-        try:
-            result = self.state_machine.apply(entry.index, payload)
-        except Exception as exc:  # the entry is applied (skipped) everywhere alike
-            logger.exception("applying entry %d failed", entry.index)
-            self._resolve(self._proposals, request_id, error=exc)
-            return
+        # A request the state machine refuses is an ordinary result (returned,
+        # not raised); an exception here means the replica can no longer
+        # apply the log, and the node must stop rather than diverge.
+        result = self.state_machine.apply(entry.index, payload)
         self._resolve(self._proposals, request_id, result=result)
 
     async def _maybe_snapshot(self) -> None:
@@ -296,33 +298,23 @@ _local_node: RaftNode | None = None
 
 
 def local_node() -> RaftNode | None:
-    """The member running in this process, once ``serve_node`` has started it."""
+    """The member running in this process, while it runs."""
     return _local_node
+
+
+def register_local_node(node: RaftNode | None) -> None:
+    """Make ``node`` the one ``local_node()`` returns (None when it stops)."""
+    global _local_node
+    _local_node = node
 
 
 MEMBER_DIR = "member"
 
 
+def member_dir(data_dir) -> Path:
+    return Path(data_dir) / MEMBER_DIR
+
+
 def open_member_storage(data_dir) -> DurableStorage:
     """Open (and lock) the member's WAL and snapshots under ``<data-dir>/member``."""
-    from pathlib import Path
-
-    return DurableStorage.open(Path(data_dir) / MEMBER_DIR)
-
-
-async def serve_node(
-    storage: DurableStorage, *, node_id: int, peers: tuple[int, ...], heartbeat_ms: int, election_ms: int,
-    snapshot_count: int, state_machine: StateMachine | None = None,
-) -> None:
-    """Run this process's member until cancelled, then close its storage."""
-    global _local_node
-    node = RaftNode(
-        node_id=node_id, peers=peers, storage=storage, state_machine=state_machine or AppliedEntryCounter(),
-        heartbeat_ms=heartbeat_ms, election_ms=election_ms, snapshot_count=snapshot_count,
-    )
-    _local_node = node
-    try:
-        await node.run()
-    finally:
-        _local_node = None
-        storage.close()
+    return DurableStorage.open(member_dir(data_dir))

@@ -1,13 +1,14 @@
 """The store's HTTP/JSON edge, shaped like etcd v3's gRPC gateway.
 
-Only the maintenance status exists so far; the KV, lease, watch and cluster
-endpoints come with the node issue. Numbers are strings, as the gateway's
+Only the maintenance status is served over HTTP so far; the KV, lease,
+watch and cluster endpoints come with the node issue (#4). Numbers are strings, as the gateway's
 proto3 JSON mapping writes 64-bit integers, and zero values are omitted.
 """
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from consensus.member import local_store
 from consensus.node import local_node
 
 ETCD_SERVER_VERSION = "3.4.0"
@@ -21,9 +22,15 @@ def maintenance_status(request: HttpRequest) -> JsonResponse:
     if member is None:
         return JsonResponse({"error": "the store member is not running", "code": 14}, status=503)
     status = member.status()
+    store = local_store()
     body = {
-        "header": {"member_id": str(status.id), "raft_term": str(status.term)},
+        "header": {
+            "member_id": str(status.id),
+            "revision": str(store.machine.revision) if store else "",
+            "raft_term": str(status.term),
+        },
         "version": ETCD_SERVER_VERSION,
+        "dbSize": str(store.machine.db_size_bytes) if store else "",
         "leader": str(status.leader),
         "raftIndex": str(status.commit),
         "raftTerm": str(status.term),

@@ -56,6 +56,13 @@ class LeaseClock:
         self._ttl.pop(lease_id, None)
         self._deadline.pop(lease_id, None)
 
+    def retain(self, live: Iterable[int]) -> None:
+        """Forget every lease not in ``live`` (after a revoke was applied,
+        whichever member proposed it)."""
+        keep = set(live)
+        for lease_id in [lid for lid in self._ttl if lid not in keep]:
+            self.on_revoke(lease_id)
+
     def reset(self, leases: Iterable[tuple[int, int]], now: float) -> None:
         """Replace everything with ``(id, ttl)`` pairs (after a restore); as
         leader every deadline starts over at ``now + ttl``."""

@@ -29,6 +29,8 @@ def test_health_reports_the_elected_member_and_term_survives_restart(tmp_path):
         first = member_status(base)
         assert first["leader"] == "1" and first["header"]["member_id"] == "1"
         assert int(first["raftAppliedIndex"]) >= 2  # bootstrap membership + the leader's empty entry
+        assert first["header"]["revision"] == "1"  # an empty store starts at revision 1, as etcd's
+        assert int(first["dbSize"]) > 0
     finally:
         code, _, stderr = stop(process)
     assert code == 0, stderr

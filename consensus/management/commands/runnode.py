@@ -12,7 +12,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from consensus import node, runtime_host
+from consensus import member, node, runtime_host
 from consensus.node_config import FLAGS, NodeConfigError, parse_node_config
 from consensus.storage.errors import StorageError
 
@@ -63,8 +63,9 @@ class Command(BaseCommand):
         # Coroutine factories run beside daphne on the same loop until shutdown.
         node_tasks: list[runtime_host.TaskFactory] = [
             functools.partial(
-                node.serve_node, storage, node_id=1, peers=(1,), heartbeat_ms=config.heartbeat_ms,
-                election_ms=config.election_ms, snapshot_count=config.snapshot_count,
+                member.serve_member, storage, data_dir=config.data_dir, node_id=1, peers=(1,),
+                heartbeat_ms=config.heartbeat_ms, election_ms=config.election_ms,
+                snapshot_count=config.snapshot_count,
             )
         ]
 

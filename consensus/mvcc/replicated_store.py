@@ -1,0 +1,218 @@
+"""The replicated store: the MVCC state machine behind a Raft node.
+
+This is the store's client interface (put / range / delete / txn / compact /
+leases / watch), the one the service layer and the HTTP gateway use. Writes
+go through the log: the request is encoded, proposed, and the caller gets the
+response the state machine produced when it applied the entry. Reads are
+linearizable by default (ReadIndex, then a local read once this member has
+applied that far); ``serializable=True`` reads local state directly.
+
+Leases follow etcd: their existence, TTL and attached keys are replicated;
+their deadlines are counted only by the leader (``LeaseClock``). Keep-alives
+go to the leader and renew a deadline in memory. When a deadline passes, the
+leader *proposes* a revoke, so every member deletes the lease's keys at the
+same revision; a member that becomes leader gives every lease a fresh TTL
+before counting, so a failover never mass-expires healthy leases.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable
+
+from consensus.node import NotLeaderError, RaftNode
+
+from .api import (
+    CompactionRequest,
+    CompactionResponse,
+    DeleteRangeRequest,
+    DeleteRangeResponse,
+    LeaseGrantRequest,
+    LeaseGrantResponse,
+    LeaseKeepAliveRequest,
+    LeaseKeepAliveResponse,
+    LeaseLeasesResponse,
+    LeaseNotFoundError,
+    LeaseRevokeRequest,
+    LeaseRevokeResponse,
+    LeaseTimeToLiveRequest,
+    LeaseTimeToLiveResponse,
+    Limits,
+    PutRequest,
+    PutResponse,
+    RangeRequest,
+    RangeResponse,
+    ResponseHeader,
+    StoreError,
+    TxnRequest,
+    TxnResponse,
+    WatchCreateRequest,
+)
+from .lease_clock import LeaseClock
+from .log_codec import check_request_size, encode_request
+from .state_machine import StoreStateMachine
+from .watch_hub import WatchHub
+
+logger = logging.getLogger(__name__)
+
+# How often the leader looks for expired leases (etcd checks every 500 ms).
+LEASE_CHECK_INTERVAL = 0.5
+# At most this many revokes proposed per check, so an expiry storm cannot
+# flood the log (etcd's leaseRevokeRate is 1000/s).
+MAX_REVOKES_PER_CHECK = 500
+
+
+class StoreApplier:
+    """Adapts ``StoreStateMachine`` to the node's ``StateMachine`` protocol:
+    entry payloads are ``log_codec`` bytes; a refused request comes back as
+    its ``StoreError`` value, not raised, so the node keeps applying. Leader
+    deadline bookkeeping follows applied grants and revokes."""
+
+    def __init__(self, machine: StoreStateMachine, clock: LeaseClock, now: Callable[[], float]) -> None:
+        self.machine = machine
+        self.clock = clock
+        self.now = now
+
+    def apply(self, index: int, payload: bytes) -> object:
+        try:
+            response = self.machine.apply(index, payload)
+        except StoreError as error:
+            return error
+        if isinstance(response, LeaseGrantResponse):
+            self.clock.on_grant(response.ID, response.TTL, self.now())
+        elif isinstance(response, LeaseRevokeResponse):
+            self.clock.retain(lease_id for lease_id, _ in self.machine.leases())
+        return response
+
+    def snapshot(self) -> bytes:
+        return self.machine.snapshot()
+
+    def restore(self, data: bytes, index: int) -> None:
+        # The database is durable on its own: on a restart it is usually
+        # already past the Raft snapshot, and re-installing the snapshot
+        # would only roll it back for the log to replay again.
+        if self.machine.applied_index >= index:
+            return
+        self.machine.restore(data, index)
+        self.clock.reset(self.machine.leases(), self.now())
+
+
+class ReplicatedStore:
+    """etcd's KV, Lease and Watch services over one member."""
+
+    def __init__(
+        self, node: RaftNode, machine: StoreStateMachine, applier: StoreApplier, hub: WatchHub,
+        *, limits: Limits = Limits(), now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limits = limits
+        self.node = node
+        self.machine = machine
+        self.applier = applier
+        self.clock = applier.clock
+        self.hub = hub
+        self.now = now
+        self._was_leader = False
+
+    # -- writes (through the log) ---------------------------------------------------------
+
+    async def _propose(self, request: object) -> object:
+        payload = encode_request(request)
+        check_request_size(payload, self.limits)  # refused before it reaches the log
+        result = await self.node.propose(payload)
+        if isinstance(result, StoreError):
+            raise result
+        return result
+
+    async def put(self, request: PutRequest) -> PutResponse:
+        return await self._propose(request)
+
+    async def delete_range(self, request: DeleteRangeRequest) -> DeleteRangeResponse:
+        return await self._propose(request)
+
+    async def txn(self, request: TxnRequest) -> TxnResponse:
+        # Read-only txns go through the log too (etcd serves them like a
+        # range); they do not move the revision either way.
+        return await self._propose(request)
+
+    async def compact(self, request: CompactionRequest) -> CompactionResponse:
+        return await self._propose(request)
+
+    async def lease_grant(self, request: LeaseGrantRequest) -> LeaseGrantResponse:
+        return await self._propose(request)
+
+    async def lease_revoke(self, request: LeaseRevokeRequest) -> LeaseRevokeResponse:
+        return await self._propose(request)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def range(self, request: RangeRequest) -> RangeResponse:
+        if not request.serializable:
+            await self.node.read_index()
+        return self.machine.range(request)
+
+    async def lease_keepalive(self, request: LeaseKeepAliveRequest) -> LeaseKeepAliveResponse:
+        if not self.node.is_leader:
+            raise NotLeaderError("lease keep-alives are served by the leader", self.node.status().leader)
+        ttl = self.clock.keepalive(request.ID, self.now())
+        return LeaseKeepAliveResponse(header=self._header(), ID=request.ID, TTL=ttl)
+
+    async def lease_time_to_live(self, request: LeaseTimeToLiveRequest) -> LeaseTimeToLiveResponse:
+        await self.node.read_index()
+        remaining = self.clock.remaining(request.ID, self.now()) if self.node.is_leader else None
+        return self.machine.lease_time_to_live(request, remaining)
+
+    async def lease_leases(self) -> LeaseLeasesResponse:
+        await self.node.read_index()
+        return self.machine.lease_leases()
+
+    def watch(self, request: WatchCreateRequest):
+        """A watcher on this member's hub (see ``watch_hub``)."""
+        return self.hub.watch(request)
+
+    def _header(self) -> ResponseHeader:
+        status = self.node.status()
+        return ResponseHeader(member_id=status.id, revision=self.machine.revision, raft_term=status.term)
+
+    # -- the leader's lease duties ----------------------------------------------------------
+
+    async def run_lease_expiry(self, interval: float = LEASE_CHECK_INTERVAL) -> None:
+        """Until cancelled: follow leadership changes and, as leader, propose
+        a revoke for every lease whose deadline passed."""
+        while True:
+            self.check_leases_once()
+            await asyncio.sleep(interval)
+
+    def check_leases_once(self) -> list[int]:
+        """One round of ``run_lease_expiry``; returns the leases whose revoke
+        was proposed (the proposals complete in the background)."""
+        is_leader = self.node.is_leader
+        if is_leader and not self._was_leader:
+            # A new leader does not know how long ago each lease was renewed:
+            # it grants every lease a full TTL again, plus an election
+            # timeout of grace, as etcd's lessor Promote does.
+            self.clock.reset(self.machine.leases(), self.now())
+            self.clock.promote(self.now(), extend=self.node.election_timeout_s)
+        elif self._was_leader and not is_leader:
+            self.clock.demote()
+        self._was_leader = is_leader
+        expired = self.clock.expired(self.now(), limit=MAX_REVOKES_PER_CHECK)
+        for lease_id in expired:
+            task = asyncio.get_running_loop().create_task(self._revoke_expired(lease_id))
+            task.add_done_callback(_log_failure)
+        return expired
+
+    async def _revoke_expired(self, lease_id: int) -> None:
+        try:
+            await self._propose(LeaseRevokeRequest(ID=lease_id))
+        except LeaseNotFoundError:
+            pass  # revoked meanwhile by a client
+        except (NotLeaderError, TimeoutError) as exc:
+            # The clock returns it again after its retry interval if it is
+            # still there and we still lead.
+            logger.info("revoke of expired lease %x not completed: %s", lease_id, exc)
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("lease revoke task failed", exc_info=task.exception())
