@@ -125,3 +125,33 @@ async def _next_event_response(watcher):
         response = await watcher.next()
         if response.events:
             return response
+
+
+def test_raft_snapshots_of_the_store_and_restart_from_them(tmp_path):
+    async def first():
+        task = asyncio.create_task(member.serve_member(
+            open_member_storage(tmp_path), data_dir=tmp_path, node_id=1, peers=(1,), heartbeat_ms=10,
+            election_ms=100, snapshot_count=20,
+        ))
+        while member.local_store() is None or not member.local_store().node.is_leader:
+            await asyncio.sleep(0.01)
+        store = member.local_store()
+        for i in range(60):
+            await store.put(PutRequest(key=f"k{i:02d}".encode(), value=b"v"))
+        snapshot_index = store.node.storage.snapshot().metadata.index
+        hash_before = store.machine.hash_kv().hash
+        await stop(task)
+        return snapshot_index, hash_before
+
+    snapshot_index, hash_before = run(first())
+    assert snapshot_index >= 40, "the member took Raft snapshots of the store"
+
+    async def second():
+        task, store = await start(tmp_path)
+        got = await store.range(RangeRequest(key=b"k", range_end=b"l", count_only=True))
+        h = store.machine.hash_kv().hash
+        await stop(task)
+        return got, h
+
+    got, hash_after = run(second())
+    assert got.count == 60 and hash_after == hash_before
