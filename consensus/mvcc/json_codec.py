@@ -512,12 +512,22 @@ class _Repeated:
     def encode(self, values: tuple) -> Any:
         if not values:
             return None
-        encoded = []
-        for value in values:
-            item = self.item.encode(value)
-            # A repeated element is always written, even when it is default.
-            encoded.append({} if item is None and isinstance(self.item, _Message) else item)
-        return encoded
+        return [self._element(value) for value in values]
+
+    def _element(self, value: Any) -> Any:
+        """A repeated element is always written, even when it is the default
+        (``[{}]``, ``["NOPUT"]``, ``[""]``)."""
+        item = self.item
+        if isinstance(item, _Message):
+            return item.encode(value) or {}
+        if isinstance(item, _Enum):
+            return item.cls(value).name
+        if isinstance(item, _Bytes):
+            return base64_encode(value)
+        if isinstance(item, _Int):
+            return str(value) if item.quoted else value
+        encoded = item.encode(value)
+        return encoded if encoded is not None else value
 
     def decode(self, value: Any) -> tuple:
         if value is None:

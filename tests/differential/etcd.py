@@ -15,14 +15,16 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import queue
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from consensus.mvcc import json_codec
 from consensus.mvcc.api import StoreError
@@ -256,31 +258,60 @@ def decode_answer(kind: str, answer: RawAnswer, *, check_codec: bool = True, req
 
 class WatchStream:
     """One ``/v3/watch`` stream: each line of the body is ``{"result": ...}``.
-    Closing the connection cancels the watch on etcd's side."""
+
+    A reader thread parses lines into a queue as they arrive, so ``next``
+    can wait with a timeout (and a test can wait "a moment" for a response
+    that should not come) without breaking the HTTP response object.
+    Closing the connection cancels the watch on etcd's side.
+    """
+
+    _END = object()
 
     def __init__(self, host: str, port: int, body: dict, timeout: float) -> None:
+        self.timeout = timeout
         self.conn = http.client.HTTPConnection(host, port, timeout=timeout)
         self.conn.request("POST", "/v3/watch", json.dumps(body).encode(), {"Content-Type": "application/json"})
         self.response = self.conn.getresponse()
         if self.response.status != 200:
             raw = self.response.read()
-            self.close()
+            self.conn.close()
             raise GatewayError(f"/v3/watch -> HTTP {self.response.status}: {raw[:300]!r}")
+        self.conn.sock.settimeout(None)  # the reader blocks; close() unblocks it
         self.raw_lines: list[dict] = []
+        self._lines: queue.Queue = queue.Queue()
+        self._reader = threading.Thread(target=self._read, name="etcd-watch-reader", daemon=True)
+        self._reader.start()
 
-    def next_raw(self) -> dict:
-        """The next JSON object of the stream (blocks up to the timeout)."""
-        while True:
-            line = self.response.readline()
-            if not line:
-                raise GatewayError("the watch stream ended")
-            if line.strip():
-                obj = json.loads(line)
-                self.raw_lines.append(obj)
-                return obj
+    def _read(self) -> None:
+        try:
+            while True:
+                line = self.response.readline()
+                if not line:
+                    break
+                if line.strip():
+                    self._lines.put(json.loads(line))
+        except (OSError, ValueError, http.client.HTTPException) as error:
+            self._lines.put(error)
+        finally:
+            self._lines.put(self._END)
 
-    def next(self, *, check_codec: bool = True) -> Any:
-        obj = self.next_raw()
+    def next_raw(self, timeout: float | None = None) -> dict:
+        """The next JSON object of the stream; ``TimeoutError`` if none comes
+        within ``timeout`` (default: the stream's timeout)."""
+        try:
+            item = self._lines.get(timeout=self.timeout if timeout is None else timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no watch response within {self.timeout if timeout is None else timeout}s") from None
+        if item is self._END:
+            self._lines.put(self._END)
+            raise GatewayError("the watch stream ended")
+        if isinstance(item, Exception):
+            raise GatewayError(f"reading the watch stream failed: {item!r}")
+        self.raw_lines.append(item)
+        return item
+
+    def next(self, *, timeout: float | None = None, check_codec: bool = True) -> Any:
+        obj = self.next_raw(timeout)
         if set(obj) != {"result"}:
             raise GatewayError(f"watch stream sent a non-result object: {obj}")
         response = json_codec.response_from_json("watch", obj)
@@ -291,11 +322,15 @@ class WatchStream:
             )
         return response
 
-    def __iter__(self) -> Iterator[Any]:
-        while True:
-            yield self.next()
-
     def close(self) -> None:
+        sock = self.conn.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        # Let the reader see the end before the response object is torn down.
+        self._reader.join(timeout=5)
         self.conn.close()
 
 

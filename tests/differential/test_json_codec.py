@@ -221,6 +221,17 @@ def test_paths():
     assert jc.request_from_json("/v3/watch", {"cancel_request": {"watch_id": "3"}}) == jc.WatchCancelRequest(3)
 
 
+def test_repeated_defaults_are_written():
+    # NOPUT is enum value 0 and must still be written by name.
+    assert jc.request_to_json(WatchCreateRequest(key=b"a", filters=(WatchFilter.NOPUT, WatchFilter.NODELETE))) == {
+        "create_request": {"key": "YQ==", "filters": ["NOPUT", "NODELETE"]},
+    }
+    assert jc.response_to_json(jc.LeaseTimeToLiveResponse(keys=(b"",))) == {"header": {}, "keys": [""]}
+    assert jc.response_to_json(jc.LeaseLeasesResponse(leases=(jc.LeaseStatus(ID=0),))) == {
+        "header": {}, "leases": [{}],
+    }
+
+
 # -- responses: literals written by etcd 3.4.23 ---------------------------------------------------
 
 ETCD_ANSWERS = [
