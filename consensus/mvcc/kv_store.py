@@ -26,10 +26,21 @@ the compaction's own apply and every later one), until done. Why this way:
   the applied index; after a crash the next apply continues where the last
   commit left off (and a replayed entry, being a no-op, deletes nothing).
 
-A row at or below the compact revision is garbage unless it is the revision
-of its key that was current at the compact revision (``KeyIndex.kept_at``),
-so which rows are still physically present never changes what a read, a
-history scan or ``hash`` returns.
+Which rows compaction at ``C`` keeps:
+
+- every row above ``C``;
+- every row *at* ``C`` — its puts and also its deletes, until the next
+  compaction. A watch may start at the compact revision (etcd's rule), and
+  needs that revision's events whole. etcd 3.4.23 removed the tombstones at
+  ``C`` and so silently dropped those deletes (etcd-io/etcd#18089, fixed in
+  3.4.34 by keeping them; #19179, fixed in 3.4.36 for a restart): here they
+  stay, and survive a restart since history is read from the rows;
+- below ``C``, for each key, only the revision that was current at ``C``
+  (``KeyIndex.kept_at``), if the key existed then.
+
+Everything else below ``C`` is garbage. Reads (through the index), history
+and ``hash`` skip garbage rows, so which rows are still physically present
+never changes what they return.
 """
 from __future__ import annotations
 
@@ -170,7 +181,7 @@ class KVStore:
         if target < 0:
             return 0
         budget = budget or m.compaction_batch
-        rows = self.backend.compaction_candidates(m.compaction_cursor, pack(target + 1), budget)
+        rows = self.backend.compaction_candidates(m.compaction_cursor, pack(target), budget)
         dead: list[int] = []
         freed = 0
         compact_key = self.index.compact_key
@@ -201,9 +212,10 @@ class KVStore:
             self.backend.release_free_pages(pages)
 
     def is_garbage(self, key: bytes, rev: int) -> bool:
-        """A row a pending (or finished) compaction deletes."""
+        """A row a pending (or finished) compaction deletes (see the module
+        docstring for what is kept)."""
         compact = self.meta.compact_revision
-        if main_of(rev) > compact:
+        if main_of(rev) >= compact:
             return False
         ki = self.index.key_index(key)
         return ki is None or ki.kept_at(compact) != rev
@@ -219,7 +231,7 @@ class KVStore:
         compact = self.meta.compact_revision
         for row in self.backend.rows(0, pack(rev + 1)):
             kv = row.kv
-            if main_of(row.rev) <= compact and self.is_garbage(kv.key, row.rev):
+            if main_of(row.rev) < compact and self.is_garbage(kv.key, row.rev):
                 continue
             h = zlib.crc32(row.rev.to_bytes(16, "big"), h)
             h = zlib.crc32(

@@ -81,11 +81,29 @@ def test_compacted_start_raises_and_start_at_compact_revision_is_allowed(log):
         log.sm.history(b"\0", b"\0", 4)
     assert e.value.compact_revision == 5
     events, next_rev = log.sm.history(b"\0", b"\0", 5)
-    # As in etcd: the put at the compact revision is there (without prev_kv,
-    # revision 4 being compacted); the delete of b at 5 is not (compaction
-    # removes tombstones at or below the compact revision).
-    assert summary(events) == [(5, "PUT", b"a", b"3", None), (6, "PUT", b"c", b"1", None)]
+    # Every event of the compact revision is there, the delete of b too (etcd
+    # >= 3.4.34; 3.4.23 lost it, etcd#18089), without prev_kv (revision 4 is
+    # compacted).
+    expected = [(5, "PUT", b"a", b"3", None), (5, "DELETE", b"b", b"", None), (6, "PUT", b"c", b"1", None)]
+    assert summary(events) == expected
     assert next_rev == 7
+    log.reopen()  # and after a restart (etcd#19179)
+    assert summary(log.sm.history(b"\0", b"\0", 5)[0]) == expected
+    log.compact(6)  # until the next compaction
+    assert summary(log.sm.history(b"\0", b"\0", 6)[0]) == [(6, "PUT", b"c", b"1", None)]
+
+
+def test_issue_18089_scenario(log):
+    for value in (b"v2", b"v3", b"v4"):
+        log.put(b"k", value)
+    log.delete(b"k")  # 5
+    log.put(b"k", b"v6")
+    log.compact(5, physical=True)
+    events, _ = log.sm.history(b"k", b"", 5)
+    assert [(e.type, rev) for rev, e in events] == [(EventType.DELETE, 5), (EventType.PUT, 6)]
+    log.reopen()
+    events, _ = log.sm.history(b"k", b"", 5)
+    assert [(e.type, rev) for rev, e in events] == [(EventType.DELETE, 5), (EventType.PUT, 6)]
 
 
 def test_apply_listener_gets_each_revision_after_commit(log):
