@@ -63,18 +63,23 @@ def test_ordered_events_never_go_back_across_victim_catch_up_and_rejoin(world):
 
 def test_unique_no_event_twice_when_a_past_start_meets_live_writes(world):
     """A watch created in the past catches up from history while live writes
-    keep coming; its events must not arrive both from history and live.
-    The hand-off back to synced is where a duplicate would appear."""
+    keep coming, and is overrun once more later; its events must not arrive
+    both from history and live. The hand-offs (unsynced -> synced, synced ->
+    victim -> unsynced -> synced) are where a duplicate would appear."""
     for i in range(10):
         world.put(b"app/%d" % (i % 4))
     hub = WatchHub.attach(world.store, buffer_events=4, chunk_events=3)
     watcher = hub.watch(WatchCreateRequest(key=APP.key, range_end=APP.range_end, start_revision=2))
     got = []
-    for i in range(30):
+    states = set()
+    for i in range(40):
         world.put(b"app/%d" % (i % 4))
-        response = watcher.poll()
-        got += [response] if response else []
+        states.add(watcher.state)
+        if not 20 <= i < 30:  # ten writes nobody takes: overrun, then re-read
+            response = watcher.poll()
+            got += [response] if response else []
     got += drain(watcher)
+    assert {WatcherState.UNSYNCED, WatcherState.VICTIM, WatcherState.SYNCED} <= states
     seen = pairs(got)
     assert len(seen) == len(set(seen))
     assert seen == [(revision_of(e), e.kv.key) for e in expected(world.recorder.log, APP, 2)]
@@ -201,6 +206,12 @@ def test_bookmarkable_progress_revision_plus_one_loses_nothing(world):
     # a victim now: a tick must not bookmark it
     assert watcher.state is WatcherState.VICTIM
     assert hub.progress() == 0
+    # nor a watch replaying history, even with room in its buffer
+    lagging = hub.watch(_at(APP, 2, progress_notify=True))
+    assert lagging.state is WatcherState.UNSYNCED
+    assert hub.progress() == 0
+    check_stream(drain(lagging), world.recorder.log, APP, 2)
+    lagging.cancel()
     got = drain(watcher)
     hub.progress()  # not due: it had events since the last tick
     assert hub.progress() == 1
