@@ -12,19 +12,21 @@ lost the delete event there:
 - etcd-io/etcd#19179: the same loss after a restart, when the tombstone was
   the key's only row left and was not restored into the index.
 
-Each scenario runs against two stores:
+The hub serves a watch *at* the compact revision as etcd does only for a
+store that declares it keeps that revision's deletes
+(``history_keeps_compact_revision_deletes``); otherwise it counts the compact
+revision as compacted — an explicit compacted response reporting
+``compact + 1``, from where a new watch continues exactly. Never a silent
+skip, either way. Each scenario runs in both modes:
 
-- ``etcd-fixed``: ``HistoryLog``, which compacts as etcd does since those
-  fixes (the delete at the compact revision stays readable) and says so
-  (``history_keeps_compact_revision_deletes``). The hub must then follow
-  etcd exactly: the delete at the compact revision is delivered.
-- ``sqlite``: the real ``StoreStateMachine``. Its ``history`` documents that
-  it drops deletes at the compact revision (etcd 3.4.23's behaviour), so the
-  hub counts that revision as compacted: the watch gets an explicit
-  compacted response reporting ``compact + 1``, and a new watch from there
-  continues exactly. Never a silent skip, either way.
-  ``test_the_store_keeps_the_delete_at_the_compact_revision`` records the
-  store change that would give the etcd-fixed behaviour (strict xfail).
+- ``double``: ``HistoryLog``, compacting as etcd does since those fixes, and
+  declaring it;
+- ``sqlite``: the real ``StoreStateMachine`` as it declares itself;
+- ``sqlite-declared`` / ``sqlite-undeclared``: the real store with the
+  declaration forced on / off, so both hub modes run on SQLite whatever the
+  store currently says. ``test_the_store_keeps_the_delete_at_the_compact_
+  revision`` checks the store really keeps those deletes (it does since
+  the store's compaction change for #18089/#19179).
 """
 from __future__ import annotations
 
@@ -41,9 +43,13 @@ from .watch_harness import DoubleWorld, SqliteWorld, check_stream, drain, events
 K = WatchCreateRequest(key=b"k")
 
 
-@pytest.fixture(params=["etcd-fixed", "sqlite"])
+@pytest.fixture(params=["double", "sqlite", "sqlite-declared", "sqlite-undeclared"])
 def world(request, tmp_path):
-    world = DoubleWorld() if request.param == "etcd-fixed" else SqliteWorld(tmp_path / "store.db")
+    if request.param == "double":
+        world = DoubleWorld()
+    else:
+        declared = {"sqlite": None, "sqlite-declared": True, "sqlite-undeclared": False}[request.param]
+        world = SqliteWorld(tmp_path / "store.db", declare_compact_deletes=declared)
     yield world
     world.close()
 
@@ -249,17 +255,12 @@ def test_interleaved_compactions_and_lagging_watchers_never_skip_silently(world)
 
 
 @pytest.mark.parametrize("world", ["sqlite"], indirect=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="StoreStateMachine.history drops deletes at the compact revision (etcd 3.4.23's "
-    "behaviour, etcd-io/etcd#18089); etcd keeps that tombstone until the next compaction "
-    "since #18274 (v3.4.34/v3.5.15), and restores it on restart since #19188 (#19179). "
-    "Once the store does the same, it should set history_keeps_compact_revision_deletes = True "
-    "and this test should drop its xfail.",
-)
 def test_the_store_keeps_the_delete_at_the_compact_revision(world):
+    """What ``history_keeps_compact_revision_deletes`` promises, checked on
+    the real store whatever it declares — also after a restart."""
     compact_at = issue_18089_history(world)
     world.compact(compact_at)
-    events, _ = world.store.history(b"k", b"", compact_at)
-    assert [(e.type, revision) for revision, e in events] == [(EventType.DELETE, 5), (EventType.PUT, 6)]
-    assert keeps_deletes(world)
+    for _ in range(2):
+        events, _ = world.store.history(b"k", b"", compact_at)
+        assert [(e.type, revision) for revision, e in events] == [(EventType.DELETE, 5), (EventType.PUT, 6)]
+        world.restart()

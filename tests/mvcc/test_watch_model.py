@@ -256,20 +256,24 @@ def test_a_long_fixed_interleaving(seed):
     capacity=st.integers(1, 6),
     chunk=st.integers(1, 5),
     policy=st.sampled_from(list(SlowWatcherPolicy)),
+    declared=st.sampled_from([None, True, False]),
 )
-def test_random_interleavings_against_the_real_store(ops, capacity, chunk, policy):
-    """The same, against SQLite; ``restart`` closes and reopens the file."""
+def test_random_interleavings_against_the_real_store(ops, capacity, chunk, policy, declared):
+    """The same, against SQLite; ``restart`` closes and reopens the file.
+    ``declared``: the store's compaction declaration as it is, or forced on
+    or off (see test_watch_compaction.py)."""
     with tempfile.TemporaryDirectory() as directory:
-        world = SqliteWorld(Path(directory) / "store.db")
+        world = SqliteWorld(Path(directory) / "store.db", declare_compact_deletes=declared)
         try:
             run_model(world, ops, capacity, chunk, policy)
         finally:
             world.close()
 
 
+@pytest.mark.parametrize("declared", [True, False])
 @pytest.mark.parametrize("seed", range(2))
-def test_a_long_fixed_interleaving_against_the_real_store(seed, tmp_path):
-    world = SqliteWorld(tmp_path / "store.db")
+def test_a_long_fixed_interleaving_against_the_real_store(seed, declared, tmp_path):
+    world = SqliteWorld(tmp_path / "store.db", declare_compact_deletes=declared)
     try:
         checked = run_model(world, long_ops(seed, 800), capacity=4, chunk=3, policy=SlowWatcherPolicy.CATCH_UP)
     finally:
