@@ -448,10 +448,14 @@ class WatchHub:
             self._close_compacted(watcher, oldest)
             return
         self._set_lagging(watcher, WatcherState.UNSYNCED)
-        room = watcher.capacity - watcher._buffered_events
         start = watcher.next_revision
+        # A fixed chunk, not "whatever room is left": it always fits (the
+        # buffer is at or below its low-water mark), and watchers overrun at
+        # the same revision then issue the very same reads, which the
+        # history cache answers once for all of them.
+        chunk = min(self._chunk_events, watcher.capacity - watcher.low_water)
         try:
-            history, next_revision = self._read_history(watcher, start, min(room, self._chunk_events))
+            history, next_revision = self._read_history(watcher, start, chunk)
             if not history and next_revision <= start:
                 # Nothing read and no progress: the next revision alone holds
                 # more events than there is room for. Wait for the buffer to
@@ -490,6 +494,7 @@ class WatchHub:
         it is read once. The cache holds only while the store's revision and
         compact revision stay put — any write or compaction can change the
         answer — and its entries are never mutated."""
+        watcher._history_reads += 1
         store = self._store
         epoch = (store.revision, store.compact_revision)
         if epoch != self._history_epoch:

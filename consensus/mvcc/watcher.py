@@ -96,6 +96,7 @@ class Watcher:
         "_events_since_progress",
         "_taken_terminal",
         "_waiter",
+        "_history_reads",
     )
 
     def __init__(
@@ -142,6 +143,7 @@ class Watcher:
         self._events_since_progress = False
         self._taken_terminal = False
         self._waiter: asyncio.Future[None] | None = None
+        self._history_reads = 0  # counted by the hub; next() yields after one
 
     def __repr__(self) -> str:
         return (
@@ -211,16 +213,20 @@ class Watcher:
         """The next response, waiting for one if needed. Raises
         ``WatchClosed`` after the terminal response has been returned."""
         while True:
+            reads = self._history_reads
             response = self._take()
+            if self._history_reads != reads:
+                # It read history: let the other tasks run first. One lagging
+                # consumer then cannot hold the loop for a whole backlog, and
+                # consumers of watchers overrun together advance in step, so
+                # the hub reads each chunk once for all of them.
+                await asyncio.sleep(0)
             if response is not None:
                 return response
             if self._taken_terminal:
                 raise WatchClosed(f"watch {self.id} has ended")
             if self.state is WatcherState.UNSYNCED:
-                # Every event of that history chunk was filtered out: read on,
-                # letting other tasks run between chunks.
-                await asyncio.sleep(0)
-                continue
+                continue  # that chunk was all filtered out: read on
             if self._waiter is not None:
                 raise RuntimeError(f"watch {self.id} already has a consumer waiting in next()")
             self._waiter = asyncio.get_running_loop().create_future()

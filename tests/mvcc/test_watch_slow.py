@@ -288,3 +288,27 @@ def test_watchers_overrun_together_share_their_history_reads():
         assert revisions(got[watcher.id]) == list(range(2, 42))
     # one read per chunk for all hundred, not one per watcher
     assert len(store.history_calls) < 40
+
+
+def test_async_consumers_overrun_together_read_each_chunk_once():
+    """Each consumer task yields after a history read, so tasks drain in step
+    and the hub's history cache serves every chunk once, even when the
+    backlog is longer than the cache (one task draining its whole backlog
+    before the next started would make every read a miss)."""
+    store, hub = make(capacity=4)
+    watchers = [hub.watch(WatchCreateRequest(key=b"k/", range_end=b"k0")) for _ in range(50)]
+    for i in range(200):  # 100 chunks of 2: far more than the cache holds
+        store.put(b"k/%d" % (i % 3))
+
+    async def consume(watcher):
+        got = []
+        while len(got) < 200:
+            got += [e.kv.mod_revision for e in (await watcher.next()).events]
+        return got
+
+    async def scenario():
+        return await asyncio.gather(*(consume(w) for w in watchers))
+
+    for got in asyncio.run(scenario()):
+        assert got == list(range(2, 202))
+    assert len(store.history_calls) <= 110  # about one per chunk, not 50 per chunk
