@@ -5,10 +5,19 @@ Modeled on etcd's ``watchableStore`` (``server/storage/mvcc/
 watchable_store.go``). The store calls ``on_apply(revision, events)`` after
 each applied write; the hub hands each event to the watchers whose range holds
 its key. The core is synchronous and deterministic — no clock, no sleeping, no
-threads: the runtime decides when progress notifications go out (``progress``)
-and when lagging watchers are swept (``sync_watchers``). Consumers read with
-``Watcher.poll`` or await ``Watcher.next`` on the node's event loop. Not
-thread-safe: call everything from the loop that applies to the store.
+threads. Consumers read with ``Watcher.poll`` or await ``Watcher.next`` on the
+node's event loop. Not thread-safe: call everything from the loop that
+applies to the store.
+
+The runtime drives it:
+- ``WatchHub.attach(store)`` once the store is open (a hub per store object;
+  after reopening the store, attach a new hub);
+- ``progress()`` every progress interval (etcd: 10 minutes);
+- ``sync_watchers()`` now and then (etcd: every 100 ms) — it catches up
+  lagging watchers nobody is reading and notices a compaction; the store
+  notifies no listener for a compaction (it has no events), so call
+  ``on_compact()`` after applying one to tell lagging watchers at once;
+- ``close()`` at shutdown: every watch ends with its resume revision.
 
 Guarantees (etcd's, each with a test in ``tests/mvcc/test_watch_guarantees.py``)
 --------------------------------------------------------------------------------
@@ -47,6 +56,12 @@ etcd keeps watchers in three groups, and so does the hub:
   buffer to the low-water mark (half the buffer) it becomes unsynced, and
   each further ``poll``/``next`` reads the next chunk as room frees up.
 
+Chunks have a fixed size (half a buffer, at most ``chunk_events``) and the
+hub keeps the last few answers of ``history`` while the store's revision
+stands still, and ``next`` yields to the loop after each read: watchers
+overrun by the same burst issue the same reads in step and share them —
+ten thousand victims of one prefix read each chunk once, not once each.
+
 A watcher that falls so far behind that its ``next_revision`` is compacted
 receives a terminal response ``canceled=True, compact_revision=C``, after
 the events already in its buffer, where ``C`` is the oldest revision a new
@@ -78,10 +93,11 @@ Compaction
 etcd's rule (``chooseAll`` in watchable_store.go) is that a watcher whose
 next revision is *below* the compact revision is compacted; a watch may
 start *at* the compact revision and gets that revision's events — including
-its deletes since etcd fixed #18089 (v3.4.34, v3.5.15: the tombstone at the
-compact revision is kept until the next compaction) and #19179 (v3.4.36,
-v3.5.18: also after a restart). etcd 3.4.23 still drops such a delete: a
-watch from the compact revision silently misses it.
+its deletes since etcd fixed #18089 (#18274, backported to 3.4 and 3.5: the
+tombstone at the compact revision is kept until the next compaction) and
+#19179 (#19188: also after a restart). etcd 3.4.23 still drops such a
+delete: a watch from the compact revision silently misses it (checked
+against the real server).
 
 The hub follows the fixed rule only for a store that declares it keeps the
 deletes at its compact revision (``history_keeps_compact_revision_deletes =
@@ -93,8 +109,8 @@ explicit answer where etcd 3.4.23 would skip silently, and a resume point
 that works. ``WatchHub.oldest_revision`` says which rule is in force.
 
 Watch IDs are the hub's: unique among its live watches, requested
-(``watch_id != 0``) or assigned (the lowest free ID from 0 upwards, as etcd
-assigns within a stream).
+(``watch_id != 0``) or assigned from a counter that starts at 0 and skips
+IDs in use, as etcd assigns them within a stream.
 """
 from __future__ import annotations
 

@@ -138,9 +138,9 @@ def test_a_lagging_watch_at_the_revision_a_compaction_then_lands_on(world):
         assert not watcher.closed  # next revision == compact revision: still readable
         assert kinds(drain(watcher)) == [(EventType.DELETE, 5), (EventType.PUT, 6)]
     else:
-        # The real store notifies no listener for a compaction (no events);
-        # the runtime's periodic sweep, or the watcher's next read, notices.
-        hub.sync_watchers()
+        # The real store notifies no listener for a compaction (no events):
+        # the runtime tells the hub (or its periodic sync_watchers notices)
+        hub.on_compact()
         assert watcher.closed  # before reading anything
         assert drain(watcher)[-1].compact_revision == compact_at + 1
 
