@@ -40,6 +40,7 @@ from .api import (
     Event,
     FutureRevisionError,
     HashKVResponse,
+    InvalidRequestError,
     LeaseLeasesResponse,
     LeaseStatus,
     LeaseTimeToLiveRequest,
@@ -196,12 +197,19 @@ class StoreStateMachine:
             return response
 
     def _decoded(self, request: object) -> object:
+        """The request as the log carries it: bytes are size-checked and
+        decoded; an object is encoded first, so it is checked exactly as its
+        bytes would be (size, field types, enum values) and a malformed one
+        is refused like a malformed entry, never half-applied."""
         if isinstance(request, (bytes, bytearray, memoryview)):
             data = bytes(request)
-            check_request_size(data, self._limits)
-            return decode_request(data)
-        check_request_size(encode_request(request), self._limits)
-        return request
+        else:
+            try:
+                data = encode_request(request)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise InvalidRequestError(f"etcdserver: cannot encode request: {exc}") from None
+        check_request_size(data, self._limits)
+        return decode_request(data)
 
     def _notify(self, revision: int, changes: list) -> None:
         if not self._listeners:

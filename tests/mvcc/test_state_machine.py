@@ -249,3 +249,14 @@ def test_restore_with_the_raft_index_and_bad_data(log):
     assert log.sm.applied_index == 9 and log.get(b"b") is None
     log.reopen()
     assert log.sm.applied_index == 9
+
+
+def test_malformed_request_objects_are_refused_not_fatal(log):
+    with pytest.raises(InvalidRequestError):
+        log.sm.apply(1, PutRequest(key="str key"))  # type: ignore[arg-type]
+    with pytest.raises(InvalidRequestError):
+        log.sm.apply(2, TxnRequest(success=(CompactionRequest(revision=1),)))
+    with pytest.raises(InvalidRequestError):
+        log.sm.apply(3, object())
+    log.index = 3
+    assert log.sm.applied_index == 3 and log.put(b"a").header.revision == 2
