@@ -342,17 +342,25 @@ class WatchHub:
         )
         return True
 
-    def close(self, reason: str = CLOSED_HUB_REASON) -> None:
+    def close(self, reason: str = CLOSED_HUB_REASON, *, resume_at_most: int | None = None) -> None:
         """Cancel every watch (with ``reason``) and refuse new ones; for node
-        shutdown. Each consumer learns where to resume."""
+        shutdown. Each consumer learns where to resume — no later than
+        ``resume_at_most`` if given (after a failure in the middle of a
+        revision: resuming may then repeat it, but skips nothing)."""
         self._closed = True
+        try:
+            header = self._header(self._store.revision)
+        except Exception:  # closing after a failure must not fail in turn
+            header = _default_header(self._store.revision)
         for watcher in list(self._watchers.values()):
             resume = self.effective_next_revision(watcher)
+            if resume_at_most is not None:
+                resume = min(resume, resume_at_most)
             watcher.resume_revision = resume
             self._close(
                 watcher,
                 WatchResponse(
-                    header=self._header(self._store.revision),
+                    header=header,
                     watch_id=watcher.id,
                     canceled=True,
                     cancel_reason=f"{reason}; resume from revision {resume}",
@@ -369,13 +377,27 @@ class WatchHub:
         under ``SlowWatcherPolicy.CANCEL``).
 
         Revisions must arrive in increasing order; an out-of-order or repeated
-        revision with events is a broken invariant and raises.
+        revision with events is a broken invariant and raises. So does any
+        failure while delivering — and first the hub ends every watch with a
+        resume revision at or before ``revision``: the store only logs a
+        listener's exception, and a watch must never go on with a gap.
         """
+        if self._closed:
+            return
         if events and revision <= self._last_revision:
-            raise RuntimeError(
+            message = (
                 f"watch hub got events for revision {revision} after revision "
                 f"{self._last_revision}: the store must notify in revision order"
             )
+            self.close(f"watch hub failed: {message}", resume_at_most=revision)
+            raise RuntimeError(message)
+        try:
+            self._deliver(revision, events)
+        except Exception as exc:
+            self.close(f"watch hub failed at revision {revision} ({exc!r})", resume_at_most=revision)
+            raise
+
+    def _deliver(self, revision: int, events: list[Event] | tuple[Event, ...]) -> None:
         if revision > self._last_revision:
             self._last_revision = revision
         if self._store.compact_revision > self._seen_compact_revision:

@@ -385,11 +385,38 @@ def test_a_second_concurrent_consumer_is_refused(hub):
 # -- invariants ------------------------------------------------------------------------
 
 
-def test_events_out_of_revision_order_raise(store, hub):
+def test_a_repeated_revision_without_events_is_fine(store, hub):
     event = Event(EventType.PUT, KeyValue(key=b"k", mod_revision=5))
     hub.on_apply(5, [event])
-    with pytest.raises(RuntimeError, match="revision order"):
-        hub.on_apply(5, [event])
-    with pytest.raises(RuntimeError, match="revision order"):
-        hub.on_apply(4, [event])
     hub.on_apply(5, [])  # a write without events (e.g. compaction) may repeat the revision
+    assert hub.watch(WatchCreateRequest(key=b"k")).state is WatcherState.SYNCED
+
+
+def test_events_out_of_revision_order_raise_and_end_every_watch(store, hub):
+    watcher = hub.watch(WatchCreateRequest(key=b"k"))
+    store.put(b"k")  # revision 2
+    with pytest.raises(RuntimeError, match="revision order"):
+        hub.on_apply(2, [Event(EventType.PUT, KeyValue(key=b"k", mod_revision=2))])
+    last = drain(watcher)[-1]
+    assert last.canceled and "revision order" in last.cancel_reason
+    assert watcher.resume_revision == 2  # may repeat, never skip
+    assert drain(hub.watch(WatchCreateRequest(key=b"k")))[0].canceled  # the hub is closed
+
+
+def test_a_failure_while_delivering_ends_every_watch_without_a_gap(store):
+    """The store only logs a listener's exception; the hub must not carry on
+    as if the revision had been delivered."""
+
+    def header(revision: int) -> ResponseHeader:
+        if revision == 3:
+            raise MemoryError("no room at all")
+        return ResponseHeader(revision=revision)
+
+    hub = WatchHub.attach(store, header=header)
+    watchers = [hub.watch(WatchCreateRequest(key=b"k")), hub.watch(WatchCreateRequest(key=b"j"))]
+    store.put(b"k")  # revision 2, delivered
+    with pytest.raises(MemoryError):
+        store.put(b"k")  # revision 3 fails in the hub
+    for watcher in watchers:
+        assert watcher.closed and watcher.resume_revision == 3
+        assert "failed at revision 3" in drain(watcher)[-1].cancel_reason
