@@ -221,6 +221,11 @@ class Backend:
         ):
             yield from_bytes(rev), key, create, version, lease, bool(tomb)
 
+    def shrink_memory(self) -> None:
+        """Drop the page cache (after a full scan filled it with pages that
+        are not the working set)."""
+        self.conn.execute("PRAGMA shrink_memory")
+
     def rows(self, low: int, high: int) -> Iterator[Row]:
         """Every row with ``low <= rev < high`` (packed), in order."""
         for r in self.conn.execute(
@@ -344,6 +349,8 @@ def _configure(conn: sqlite3.Connection) -> None:
     # NORMAL, not FULL: see the module docstring — the Raft log is the
     # durability boundary and applied_index makes re-applying idempotent.
     conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA cache_size = -65536")  # 64 MiB of page cache
+    # 16 MiB of page cache: reads fetch values by revision, mostly recent
+    # ones; the OS page cache holds the rest of the file.
+    conn.execute("PRAGMA cache_size = -16384")
     conn.execute("PRAGMA temp_store = MEMORY")
 

@@ -149,6 +149,11 @@ class KeyIndex:
         ``at_main`` — the packed revision of its latest put at or before it,
         the main revision that created it, its version then — or ``None`` if
         the key did not exist then."""
+        if main_of(self.modified) <= at_main:
+            # Fast path, every read at the current revision: the latest
+            # revision is visible — a put, or a tombstone (absent).
+            g = self.generations[-1]
+            return (self.modified, g.created, g.version) if g.revs else None
         g = self._generation_at(at_main)
         if g is None:
             return None

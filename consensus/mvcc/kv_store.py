@@ -123,6 +123,7 @@ class KVStore:
             latest[key] = (lease, tomb)
         if compact >= 0:
             index.compact(compact)
+        self.backend.shrink_memory()
         self.index = index
         self.lessor.load(
             (key, lease) for key, (lease, tomb) in latest.items()

@@ -332,12 +332,18 @@ class StoreStateMachine:
         called (the runtime tells watchers about the jump)."""
         with self._lock:
             self._check_running()
-            self._backend.restore(data)
-            if index is not None:
-                meta = self._backend.read_meta()
-                if index > meta.applied_index:
-                    meta.applied_index = index
-                    self._backend.begin()
-                    self._backend.write_meta(meta)
-                    self._backend.commit()
-            self._load()
+            self._backend.restore(data)  # a bad snapshot raises here, state unchanged
+            try:
+                if index is not None:
+                    meta = self._backend.read_meta()
+                    if index > meta.applied_index:
+                        meta.applied_index = index
+                        self._backend.begin()
+                        self._backend.write_meta(meta)
+                        self._backend.commit()
+                self._load()
+            except BaseException as exc:
+                self._backend.rollback()
+                self._stopped = exc
+                logger.exception("rebuilding after a restore failed; the state machine stops")
+                raise
