@@ -84,7 +84,7 @@ Responses and their header revision, as etcd 3.4 writes them
 - canceled by ``cancel``: header revision = the store's revision.
 - compacted: ``canceled=True`` and ``compact_revision``; header revision 0,
   exactly as etcd 3.4.23 answers (checked against the real server).
-- refused at creation (empty range, duplicate id, negative start):
+- refused at creation (empty range, duplicate id):
   ``created=True, canceled=True, watch_id=-1`` and a ``cancel_reason``, as
   etcd's gRPC server answers.
 
@@ -127,7 +127,6 @@ logger = logging.getLogger(__name__)
 # etcd's messages for refused watches (mvcc/watcher.go, watch_stream.go).
 EMPTY_RANGE_REASON = "mvcc: watcher range is empty"
 DUPLICATE_ID_REASON = "mvcc: duplicate watch ID provided on the WatchStream"
-NEGATIVE_START_REASON = "start_revision must not be negative; use 0 to watch from now"
 CLOSED_HUB_REASON = "watch hub is closed"
 INVALID_WATCH_ID = -1
 
@@ -260,7 +259,9 @@ class WatchHub:
         ``start_revision`` 0 watches from the next write; a revision at or
         below the store's replays history from there (a compacted one gets
         the compacted response right after ``created``); a later one waits
-        for it.
+        for it. A negative one is a past revision, as in etcd: compacted
+        once the store has been compacted, else a replay from the first
+        revision.
         """
         revision = self._store.revision
         reason = ""
@@ -269,11 +270,8 @@ class WatchHub:
         elif is_empty_range(request.key, request.range_end):
             reason = EMPTY_RANGE_REASON
         elif request.watch_id != 0 and request.watch_id in self._watchers:
+            # any other requested ID is taken as is, negative ones too, as etcd does
             reason = DUPLICATE_ID_REASON
-        elif request.watch_id < 0:
-            reason = f"watch_id must not be negative, got {request.watch_id}"
-        elif request.start_revision < 0:
-            reason = NEGATIVE_START_REASON
         filters = set(request.filters)
         watcher = Watcher(
             self,
@@ -316,8 +314,11 @@ class WatchHub:
             watcher.state = WatcherState.UNSYNCED
             self._unsynced[watcher] = None
             oldest = self.oldest_revision()
-            if start < oldest:
+            if 0 < oldest and start < oldest:
                 self._close_compacted(watcher, oldest)
+            else:
+                # never compacted: a negative start replays everything
+                watcher.next_revision = max(start, 1)
         return watcher
 
     def _assign_id(self, requested: int) -> int:

@@ -91,9 +91,19 @@ def test_a_refused_watch_answers_created_and_canceled_with_id_minus_one(hub, req
     assert len(hub) == 1
 
 
-def test_negative_start_revision_is_refused(hub):
-    response = drain(hub.watch(WatchCreateRequest(key=b"a", start_revision=-1)))[0]
-    assert response.canceled and response.created and "negative" in response.cancel_reason
+def test_a_negative_start_revision_is_a_past_one_as_in_etcd(store, hub):
+    store.put(b"a")  # 2
+    replay = drain(hub.watch(WatchCreateRequest(key=b"a", start_revision=-3)))
+    assert [e.kv.mod_revision for e in events_of(replay)] == [2]
+    store.put(b"a")  # 3
+    store.compact(3)
+    compacted = drain(hub.watch(WatchCreateRequest(key=b"a", start_revision=-3)))
+    assert compacted[-1].canceled and compacted[-1].compact_revision == 3
+
+
+def test_a_negative_watch_id_is_taken_as_requested_as_in_etcd(hub):
+    watcher = hub.watch(WatchCreateRequest(key=b"a", watch_id=-3))
+    assert watcher.id == -3 and drain(watcher)[0].watch_id == -3
 
 
 # -- ranges ------------------------------------------------------------------------
