@@ -119,7 +119,11 @@ class KVStore:
             if not index.restore(key, rev, create, version, tomb):
                 if main_of(rev) > compact:
                     raise RuntimeError(f"tombstone of {key!r} at {main_of(rev)} for a key that does not exist")
-                continue  # an orphan tombstone a pending compaction will delete
+                # An orphan tombstone at or below the compact revision: the
+                # puts of its generation were compacted away. It stays for
+                # history (at the compact revision) or is garbage a pending
+                # compaction deletes; the index has no use for it either way.
+                continue
             latest[key] = (lease, tomb)
         if compact >= 0:
             index.compact(compact)

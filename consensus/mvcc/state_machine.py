@@ -16,8 +16,9 @@ Contract for the runtime
   itself) but must increase; one at or below ``applied_index`` returns
   ``None`` and changes nothing.
 - A refused request raises its ``StoreError`` *after* the entry is recorded as
-  applied (``applied_index`` advances; nothing else changes) — every member
-  refuses it alike, and replay does not refuse it twice.
+  applied (``applied_index`` advances; no key, lease or revision changes —
+  only a batch of a pending physical compaction runs, as in every apply) —
+  every member refuses it alike, and replay does not refuse it twice.
 - Any other exception means this member could not apply the entry (disk
   full, I/O error, a bug): the transaction is rolled back, the entry is
   *not* applied, and the state machine stops — every later call raises
@@ -27,6 +28,11 @@ Contract for the runtime
 - Listeners (``add_apply_listener``) run after the commit, on the applying
   thread, for every apply that changed something. An exception in a listener
   is logged and does not affect the store.
+- Durability: commits are not fsynced one by one (see ``backend``), so after
+  a power loss ``applied_index`` may be a little behind what was applied.
+  The runtime must therefore keep Raft log entries above the state machine's
+  ``applied_index`` (or a snapshot covering them), and on start restore its
+  latest snapshot first if that snapshot's index is above ``applied_index``.
 """
 from __future__ import annotations
 
