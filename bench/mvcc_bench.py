@@ -1,215 +1,234 @@
-"""The MVCC store (``StoreStateMachine`` on SQLite), measured.
+"""The MVCC state machine on its own (no Raft): apply and read costs, memory,
+disk, reopen time, and how reads age with history.
 
-Scenarios:
+Each measurement runs in a fresh child process so that memory figures are
+the store's own and earlier runs leave nothing behind.
 
-- ``put``: applied puts per second, 256-byte values, distinct keys, one log
-  entry (one SQLite transaction) each — as request objects and as the
-  encoded bytes the Raft log carries.
-- ``range``: one range of 1,000 consecutive keys out of 100,000, and the
-  same with ``limit=1000`` over all keys (etcd 3.4 counts every match).
-- ``size``: bytes on disk for 100,000 keys with 256-byte values, and the
-  memory (RSS growth) of opening that store in a fresh process — the key
-  index rebuilt from disk (values stay in SQLite).
-- ``reopen``: time (and RSS growth) to open a store holding 1,000,000
-  stored revisions (10,000 keys x 100 versions, written as txns of 100
-  puts), in a fresh process.
-- ``get``: single-key get latency on a fresh store (one revision per key)
-  and on the store with 1,000,000 revisions of history.
+    python bench/mvcc_bench.py                 # full: 100,000 keys, 1,000,000 revisions
+    python bench/mvcc_bench.py --quick         # 20,000 keys, 100,000 revisions
+    python bench/mvcc_bench.py --with-etcd     # also load a real etcd 3.4 with the same keys
+                                               # through its JSON gateway and read its RSS
 
-Usage::
-
-    python bench/mvcc_bench.py            # full sizes (a few minutes)
-    python bench/mvcc_bench.py --quick    # a tenth of the sizes (~15 s)
-    python bench/mvcc_bench.py --dir /mnt/disk/tmp
+Measured:
+- applied puts/s: ``StoreStateMachine.apply`` of log-encoded puts, 256-byte
+  values (what every member does per committed entry);
+- a range of 1,000 keys out of N (median of 50);
+- RSS of a process holding N keys, and the database's bytes on disk;
+- time to reopen a store holding M revisions (index rebuild included);
+- single-key get latency on a fresh store and on one with M revisions of
+  history on the same keys (median of 2,000).
 """
 from __future__ import annotations
 
 import argparse
-import gc
+import json
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from consensus.mvcc.api import PutRequest, RangeRequest, TxnRequest  # noqa: E402
-from consensus.mvcc.log_codec import encode_request  # noqa: E402
-from consensus.mvcc.state_machine import StoreStateMachine  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 VALUE = b"v" * 256
 
 
-def rss_bytes() -> int:
+def _rss_mb() -> float:
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
-def key(i: int) -> bytes:
-    return b"key-%08d" % i
+def _open(path):
+    from consensus.mvcc.state_machine import StoreStateMachine
+
+    return StoreStateMachine.open(path)
 
 
-class Store:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sm = StoreStateMachine.open(path)
-        self.index = self.sm.applied_index
+def _load(machine, first_index: int, count: int, keys: int) -> int:
+    from consensus.mvcc.api import PutRequest
+    from consensus.mvcc.log_codec import encode_request
 
-    def apply(self, request) -> object:
-        self.index += 1
-        return self.sm.apply(self.index, request)
-
-    def fill(self, keys: int, versions: int = 1, batch: int = 100) -> None:
-        """``keys`` x ``versions`` puts, ``batch`` puts per txn entry."""
-        for _ in range(versions):
-            for start in range(0, keys, batch):
-                ops = tuple(PutRequest(key=key(i), value=VALUE) for i in range(start, min(start + batch, keys)))
-                self.apply(TxnRequest(success=ops))
-
-    def disk_bytes(self) -> int:
-        self.sm._backend.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return self.sm.db_size_bytes
-
-    def close(self) -> None:
-        self.sm.close()
+    index = first_index
+    for i in range(count):
+        index += 1
+        machine.apply(index, encode_request(PutRequest(key=b"key%07d" % (i % keys), value=VALUE)))
+    return index
 
 
-def measure_open(path: Path) -> tuple[float, int, int]:
-    """Open the store at ``path`` in a fresh process: (seconds, RSS growth,
-    Python heap of the opened store) — RSS includes SQLite's page cache
-    (at most 16 MiB); the heap is the key index and lease maps alone."""
+def child_puts(path: str, count: int) -> dict:
+    machine = _open(path)
+    started = time.perf_counter()
+    _load(machine, 0, count, count)
+    elapsed = time.perf_counter() - started
+    machine.close()
+    return {"puts_per_s": count / elapsed}
+
+
+def child_range_and_rss(path: str, keys: int) -> dict:
+    from consensus.mvcc.api import RangeRequest
+
+    baseline = _rss_mb()
+    machine = _open(path)
+    _load(machine, 0, keys, keys)
+    machine.close()
+    # Memory of a store that holds the keys, as after a restart.
+    machine = _open(path)
+    rss = _rss_mb()
+    start = keys // 2
+    request = RangeRequest(key=b"key%07d" % start, range_end=b"key%07d" % (start + 1000))
+    timings = []
+    for _ in range(50):
+        t0 = time.perf_counter()
+        response = machine.range(request)
+        timings.append(time.perf_counter() - t0)
+    assert len(response.kvs) == 1000, len(response.kvs)
+    disk = machine.db_size_bytes
+    machine.close()
+    return {
+        "range_1000_ms": statistics.median(timings) * 1e3,
+        "rss_mb": rss,
+        "rss_baseline_mb": baseline,
+        "disk_mb": disk / 1e6,
+    }
+
+
+def child_build_history(path: str, revisions: int, keys: int) -> dict:
+    machine = _open(path)
+    _load(machine, 0, revisions, keys)
+    machine.close()
+    return {}
+
+
+def child_reopen_and_get(path: str) -> dict:
+    from consensus.mvcc.api import RangeRequest
+
+    t0 = time.perf_counter()
+    machine = _open(path)
+    reopen = time.perf_counter() - t0
+    timings = []
+    for i in range(2000):
+        request = RangeRequest(key=b"key%07d" % (i % 100))
+        t1 = time.perf_counter()
+        machine.range(request)
+        timings.append(time.perf_counter() - t1)
+    revision = machine.revision
+    machine.close()
+    return {"reopen_s": reopen, "get_us": statistics.median(timings) * 1e6, "revision": revision}
+
+
+def run_child(name: str, *args) -> dict:
     out = subprocess.run(
-        [sys.executable, __file__, "--measure-open", str(path)], check=True, capture_output=True, text=True
-    ).stdout.split()
-    return float(out[0]), int(out[1]), int(out[2])
+        [sys.executable, __file__, "--child", name, *map(str, args)],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _measure_open_here(path: str) -> None:
-    gc.collect()
-    rss0 = rss_bytes()
-    t = time.perf_counter()
-    sm = StoreStateMachine.open(path)
-    seconds = time.perf_counter() - t
-    gc.collect()
-    rss = rss_bytes() - rss0
-    sm.close()
-    del sm
-    gc.collect()
-    tracemalloc.start()
-    sm = StoreStateMachine.open(path)
-    gc.collect()
-    heap = tracemalloc.get_traced_memory()[0]
-    sm.close()
-    print(seconds, rss, heap)
+def etcd_rss_for_keys(keys: int) -> float | None:
+    """Load a real etcd 3.4 with the same keys through its JSON gateway and
+    return its RSS in MB (None if etcd is not installed)."""
+    etcd = shutil.which("etcd")
+    if etcd is None:
+        return None
+    import base64
+    import http.client
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
 
+    def free_port():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
 
-def get_latency(store: Store, keys: int, samples: int = 2000) -> float:
-    """Median seconds of one single-key range."""
-    times = []
-    for i in range(samples):
-        request = RangeRequest(key=key((i * 7919) % keys))
-        t = time.perf_counter()
-        store.sm.range(request)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    client_port, peer_port = free_port(), free_port()
+    data_dir = tempfile.mkdtemp(prefix="etcd-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETCD")}
+    proc = subprocess.Popen(
+        [etcd, "--data-dir", data_dir, "--listen-client-urls", f"http://127.0.0.1:{client_port}",
+         "--advertise-client-urls", f"http://127.0.0.1:{client_port}",
+         "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
+         "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
+         "--initial-cluster", f"default=http://127.0.0.1:{peer_port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", client_port, timeout=2)
+                c.request("GET", "/health")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        value = base64.b64encode(VALUE).decode()
+
+        def load(part: int) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", client_port, timeout=30)
+            for i in range(part, keys, 32):
+                body = json.dumps({"key": base64.b64encode(b"key%07d" % i).decode(), "value": value})
+                conn.request("POST", "/v3/kv/put", body)
+                conn.getresponse().read()
+
+        with ThreadPoolExecutor(32) as pool:
+            list(pool.map(load, range(32)))
+        with open(f"/proc/{proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return None
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a tenth of the sizes")
-    parser.add_argument("--dir", help="where to put the databases (default: a temporary directory)")
-    parser.add_argument("--measure-open", metavar="PATH", help=argparse.SUPPRESS)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--with-etcd", action="store_true")
+    parser.add_argument("--child", nargs="+")
     args = parser.parse_args()
-    if args.measure_open:
-        _measure_open_here(args.measure_open)
+    if args.child:
+        name, *rest = args.child
+        print(json.dumps(globals()[f"child_{name}"](*[rest[0], *map(int, rest[1:])])))
         return
-    scale = 10 if args.quick else 1
-    base = Path(tempfile.mkdtemp(prefix="mvcc-bench-", dir=args.dir))
-    rows: list[tuple[str, str]] = []
-
-    def report(name: str, value: str) -> None:
-        rows.append((name, value))
-        print(f"  {name:<52}{value}", flush=True)
-
+    keys = 20_000 if args.quick else 100_000
+    revisions = 100_000 if args.quick else 1_000_000
+    puts = 10_000 if args.quick else 50_000
+    work = Path(tempfile.mkdtemp(prefix="mvcc-bench-", dir=ROOT / "bench"))
     try:
-        # -- put throughput
-        n = 20_000 // scale
-        s = Store(base / "put.db")
-        t = time.perf_counter()
-        for i in range(n):
-            s.apply(PutRequest(key=key(i), value=VALUE))
-        report(f"put, request objects ({n:,} entries)", f"{n / (time.perf_counter() - t):,.0f} puts/s")
-        encoded = [encode_request(PutRequest(key=key(n + i), value=VALUE)) for i in range(n)]
-        t = time.perf_counter()
-        for data in encoded:
-            s.apply(data)
-        report(f"put, encoded log entries ({n:,} entries)", f"{n / (time.perf_counter() - t):,.0f} puts/s")
-        s.close()
-
-        # -- range and size for 100,000 keys
-        keys = 100_000 // scale
-        s = Store(base / "range.db")
-        t = time.perf_counter()
-        s.fill(keys)
-        report(f"fill {keys:,} keys (txns of 100 puts)", f"{keys / (time.perf_counter() - t):,.0f} keys/s")
-        report(f"on disk, {keys:,} keys x 256 B", f"{s.disk_bytes() / 2**20:,.1f} MiB")
-        s.close()
-        _, rss, heap = measure_open(s.path)
-        report(f"open {keys:,} keys: RSS growth (fresh process)", f"{rss / 2**20:,.1f} MiB")
-        report(f"open {keys:,} keys: Python heap (the index)", f"{heap / 2**20:,.1f} MiB")
-        s = Store(s.path)
-        span = min(1000, keys)
-        first = keys // 2 - span // 2
-        window = RangeRequest(key=key(first), range_end=key(first + span))
-        times = []
-        for _ in range(30):
-            t = time.perf_counter()
-            resp = s.sm.range(window)
-            times.append(time.perf_counter() - t)
-        assert len(resp.kvs) == span
-        report(f"range of {span:,} keys out of {keys:,}", f"{statistics.median(times) * 1e3:,.2f} ms")
-        limited = RangeRequest(key=b"\0", range_end=b"\0", limit=span)
-        times = []
-        for _ in range(10):
-            t = time.perf_counter()
-            resp = s.sm.range(limited)
-            times.append(time.perf_counter() - t)
-        report(f"limit={span:,} over all {keys:,} keys (counts all)", f"{statistics.median(times) * 1e3:,.2f} ms")
-        fresh_keys = 10_000 // scale
-        s.close()
-
-        # -- get latency fresh, then 1,000,000 revisions
-        s = Store(base / "history.db")
-        s.fill(fresh_keys)
-        fresh = get_latency(s, fresh_keys)
-        report(f"get latency, fresh ({fresh_keys:,} keys, 1 revision each)", f"{fresh * 1e6:,.1f} us")
-        versions = 100
-        t = time.perf_counter()
-        s.fill(fresh_keys, versions=versions - 1)
-        total = fresh_keys * versions
-        report(f"write {total:,} revisions (txns of 100 puts)", f"{total / (time.perf_counter() - t):,.0f} revisions/s")
-        deep = get_latency(s, fresh_keys)
-        report(f"get latency after {total:,} revisions", f"{deep * 1e6:,.1f} us")
-        report(f"on disk, {total:,} revisions x 256 B", f"{s.disk_bytes() / 2**20:,.1f} MiB")
-        s.close()
-        seconds, rss, heap = measure_open(s.path)
-        report(f"reopen with {total:,} stored revisions", f"{seconds:,.2f} s")
-        report(f"open {total:,} revisions: RSS growth", f"{rss / 2**20:,.1f} MiB")
-        report(f"open {total:,} revisions: Python heap (the index)", f"{heap / 2**20:,.1f} MiB")
+        r_puts = run_child("puts", work / "puts.db", puts)
+        r_range = run_child("range_and_rss", work / "range.db", keys)
+        run_child("build_history", work / "fresh.db", 100, 100)
+        r_fresh = run_child("reopen_and_get", work / "fresh.db")
+        run_child("build_history", work / "history.db", revisions, 100)
+        r_hist = run_child("reopen_and_get", work / "history.db")
     finally:
-        shutil.rmtree(base, ignore_errors=True)
-
-    print()
-    print(f"{'scenario':<54}{'result':>14}")
-    for name, value in rows:
-        print(f"{name:<54}{value:>14}")
+        shutil.rmtree(work, ignore_errors=True)
+    etcd_rss = etcd_rss_for_keys(keys) if args.with_etcd else None
+    print(f"MVCC state machine, 256-byte values, {keys:,} keys, {revisions:,} revisions of history")
+    print(f"{'measure':<52}{'result':>16}")
+    print(f"{'applied puts/s (log-encoded, no Raft)':<52}{r_puts['puts_per_s']:>16,.0f}")
+    print(f"{f'range of 1,000 keys out of {keys:,} (median ms)':<52}{r_range['range_1000_ms']:>16.2f}")
+    print(f"{f'RSS holding {keys:,} keys (MB)':<52}{r_range['rss_mb']:>16.1f}")
+    print(f"{'  of which the bare interpreter + imports (MB)':<52}{r_range['rss_baseline_mb']:>16.1f}")
+    if etcd_rss is not None:
+        print(f"{f'real etcd 3.4 RSS holding the same keys (MB)':<52}{etcd_rss:>16.1f}")
+        print(f"{'  ratio ours / etcd':<52}{r_range['rss_mb'] / etcd_rss:>16.2f}")
+    print(f"{f'database on disk for {keys:,} keys (MB)':<52}{r_range['disk_mb']:>16.1f}")
+    reopen_label = f"reopen with {r_hist['revision']:,} revisions (s)"
+    print(f"{reopen_label:<52}{r_hist['reopen_s']:>16.2f}")
+    print(f"{'single-key get, fresh store (median us)':<52}{r_fresh['get_us']:>16.1f}")
+    print(f"{f'single-key get after {revisions:,} revisions (median us)':<52}{r_hist['get_us']:>16.1f}")
+    print(f"{'  slowdown':<52}{r_hist['get_us'] / r_fresh['get_us']:>16.2f}x")
 
 
 if __name__ == "__main__":
