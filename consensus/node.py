@@ -243,26 +243,44 @@ class RaftNode:
         if rd.snapshot is not None:
             self.state_machine.restore(rd.snapshot.data, rd.snapshot.metadata.index)
             self.conf_state = rd.snapshot.metadata.conf_state
-        for entry in rd.committed_entries:
-            self._apply(entry)
+        self._apply_entries(rd.committed_entries)
         # 4. reads are safe now: their index is applied
         for rs in rd.read_states:
             self._resolve(self._reads, rs.context, result=rs.index)
         self.raw.advance(rd)
         await self._maybe_snapshot()
 
-    def _apply(self, entry: Entry) -> None:
-        if entry.type == EntryType.CONF_CHANGE:
-            self.conf_state = self.raw.apply_conf_change(ConfChange.decode(entry.data))
+    def _apply_entries(self, entries: list[Entry]) -> None:
+        """Apply in log order. Runs of client entries go to the state
+        machine's ``apply_batch`` when it has one (one database transaction
+        for the run); membership changes and a new leader's empty entry are
+        handled here, between runs.
+
+        A request the state machine refuses is an ordinary result (returned,
+        not raised); an exception here means the replica can no longer apply
+        the log, and the node must stop rather than diverge."""
+        batch_apply = getattr(self.state_machine, "apply_batch", None)
+        run: list[Entry] = []
+        for entry in entries:
+            if entry.type == EntryType.NORMAL and entry.data:
+                run.append(entry)
+                continue
+            self._apply_run(run, batch_apply)
+            run = []
+            if entry.type == EntryType.CONF_CHANGE:
+                self.conf_state = self.raw.apply_conf_change(ConfChange.decode(entry.data))
+        self._apply_run(run, batch_apply)
+
+    def _apply_run(self, run: list[Entry], batch_apply) -> None:
+        if not run:
             return
-        if not entry.data:
-            return  # a new leader's empty entry
-        request_id, payload = entry.data[:_REQUEST_ID_BYTES], entry.data[_REQUEST_ID_BYTES:]
-        # A request the state machine refuses is an ordinary result (returned,
-        # not raised); an exception here means the replica can no longer
-        # apply the log, and the node must stop rather than diverge.
-        result = self.state_machine.apply(entry.index, payload)
-        self._resolve(self._proposals, request_id, result=result)
+        split = [(e.index, e.data[:_REQUEST_ID_BYTES], e.data[_REQUEST_ID_BYTES:]) for e in run]
+        if batch_apply is not None:
+            results = batch_apply([(index, payload) for index, _, payload in split])
+        else:
+            results = [self.state_machine.apply(index, payload) for index, _, payload in split]
+        for (_, request_id, _), result in zip(split, results):
+            self._resolve(self._proposals, request_id, result=result)
 
     async def _maybe_snapshot(self) -> None:
         applied = self.raw.raft.raft_log.applied

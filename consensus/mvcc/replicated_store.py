@@ -79,11 +79,28 @@ class StoreApplier:
             response = self.machine.apply(index, payload)
         except StoreError as error:
             return error
-        if isinstance(response, LeaseGrantResponse):
-            self.clock.on_grant(response.ID, response.TTL, self.now())
-        elif isinstance(response, LeaseRevokeResponse):
-            self.clock.retain(lease_id for lease_id, _ in self.machine.leases())
+        self._follow_leases([response])
         return response
+
+    def apply_batch(self, entries: list[tuple[int, bytes]]) -> list[object]:
+        """Consecutive entries in one database transaction (results as
+        ``apply`` would return them, refusals included)."""
+        batch = getattr(self.machine, "apply_batch", None)
+        if batch is None:
+            return [self.apply(index, payload) for index, payload in entries]
+        results = batch(entries)
+        self._follow_leases(results)
+        return results
+
+    def _follow_leases(self, responses: list[object]) -> None:
+        revoked = False
+        for response in responses:
+            if isinstance(response, LeaseGrantResponse):
+                self.clock.on_grant(response.ID, response.TTL, self.now())
+            elif isinstance(response, LeaseRevokeResponse):
+                revoked = True
+        if revoked:
+            self.clock.retain(lease_id for lease_id, _ in self.machine.leases())
 
     def snapshot(self) -> bytes:
         return self.machine.snapshot()
