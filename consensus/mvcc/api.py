@@ -275,6 +275,22 @@ class HashKVResponse:
     compact_revision: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class HashRequest:
+    """etcd's ``HashRequest``: a hash of the whole backend (no fields)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HashResponse:
+    header: ResponseHeader = field(default_factory=ResponseHeader)
+    hash: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HashKVRequest:
+    revision: int = 0
+
+
 # -- leases ------------------------------------------------------------------------
 
 
@@ -340,6 +356,11 @@ class LeaseLeasesResponse:
     leases: tuple[LeaseStatus, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class LeaseLeasesRequest:
+    """etcd's ``LeaseLeasesRequest`` (no fields)."""
+
+
 # -- watches -------------------------------------------------------------------------
 
 
@@ -380,6 +401,16 @@ class WatchResponse:
     compact_revision: int = 0
     cancel_reason: str = ""
     events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WatchCancelRequest:
+    watch_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WatchProgressRequest:
+    """etcd's ``WatchProgressRequest`` (no fields)."""
 
 
 # -- limits --------------------------------------------------------------------------
