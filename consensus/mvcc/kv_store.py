@@ -47,6 +47,7 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import Iterator
 
 from .api import CompactedError, Event, EventType, FutureRevisionError, KeyValue
 from .backend import Backend, Meta
@@ -284,21 +285,37 @@ class KVStore:
         the revision before the change (etcd's watch server reads it at
         ``mod_revision - 1``). None for a creation, and for a change at the
         compact revision (the revision before it is compacted)."""
+        prev_revs = self.prev_revisions(changes)
+        wanted = [r for r in prev_revs if r is not None]
+        return events_of(changes, prev_revs, iter(self.backend.fetch(wanted) if wanted else ()))
+
+    def prev_revisions(self, changes: list[Change]) -> list[int | None]:
+        """The first half of ``events``: for each change, the revision its
+        ``prev_kv`` is read from (None if it has none), from the index
+        alone. It depends on the compact revision, so take it while the
+        store is still at the changes' revision; the rows may be fetched
+        later, as long as no compaction deleted them meanwhile."""
         compact = self.meta.compact_revision
+        index_get = self.index.get
         prev_revs: list[int | None] = []
         for c in changes:
             main = main_of(c.rev)
             if (c.type == EventType.PUT and c.kv.version == 1) or main - 1 < compact:
                 prev_revs.append(None)
                 continue
-            got = self.index.get(c.kv.key, main - 1)
+            got = index_get(c.kv.key, main - 1)
             prev_revs.append(None if got is None else got[0])
-        wanted = [r for r in prev_revs if r is not None]
-        fetched = iter(self.backend.fetch(wanted)) if wanted else iter(())
-        return [
-            Event(c.type, c.kv, None if r is None else next(fetched))
-            for c, r in zip(changes, prev_revs)
-        ]
+        return prev_revs
+
+
+def events_of(changes: list[Change], prev_revs: list[int | None], prev_kvs: Iterator[KeyValue]) -> list[Event]:
+    """The second half of ``KVStore.events``: ``changes`` as events, taking
+    the next of ``prev_kvs`` (the rows of ``prev_revs``, in order) for each
+    change that has a ``prev_kv``."""
+    return [
+        Event(c.type, c.kv, None if r is None else next(prev_kvs))
+        for c, r in zip(changes, prev_revs)
+    ]
 
 
 class WriteTxn:

@@ -4,30 +4,37 @@ entries to (layer 5 of ARCHITECTURE.md).
 ``StoreStateMachine`` ties the MVCC store (``kv_store``), the leases
 (``lessor``), the request semantics (``applier``) and the SQLite database
 (``backend``) together, and owns the one rule that makes replay safe: every
-apply is one backend transaction that also records the entry's index as
-``applied_index``. So after a crash the database holds exactly the entries up
-to its ``applied_index``, and re-applying an entry at or below it is a no-op.
+apply — of one entry, or of a batch of consecutive entries — is one backend
+transaction that also records the last entry's index as ``applied_index``.
+So after a crash the database holds exactly the entries up to its
+``applied_index``, and re-applying an entry at or below it is a no-op.
 
 Contract for the runtime
 ------------------------
-- Call ``apply(index, request)`` for every committed entry carrying a store
+- Call ``apply_batch([(index, request), ...])`` (or ``apply(index,
+  request)`` for one entry) for every committed entry carrying a store
   request, in log order, from one thread (or serialize calls). Indexes need
   not be contiguous (the runtime applies conf changes and empty entries
-  itself) but must increase; one at or below ``applied_index`` returns
-  ``None`` and changes nothing.
-- A refused request raises its ``StoreError`` *after* the entry is recorded as
-  applied (``applied_index`` advances; no key, lease or revision changes —
-  only a batch of a pending physical compaction runs, as in every apply) —
-  every member refuses it alike, and replay does not refuse it twice.
+  itself) but must increase; one at or below ``applied_index`` gives
+  ``None`` and changes nothing. A batch is applied exactly as its entries
+  one by one would be — same results, same store, same listener calls —
+  but commits once, which is most of the cost of a small write.
+- A refused request's ``StoreError`` is the entry's result (``apply``
+  raises it, ``apply_batch`` returns it in its list) *after* the entry is
+  recorded as applied (``applied_index`` advances; no key, lease or
+  revision changes — only a batch of a pending physical compaction runs, as
+  in every apply) — every member refuses it alike, and replay does not
+  refuse it twice.
 - Any other exception means this member could not apply the entry (disk
-  full, I/O error, a bug): the transaction is rolled back, the entry is
-  *not* applied, and the state machine stops — every later call raises
-  ``StateMachineStopped`` — because applying later entries without it would
-  diverge from the other members. Reopen (after fixing the cause) and
-  re-apply from ``applied_index + 1``.
+  full, I/O error, a bug): the transaction is rolled back — for a batch,
+  every entry of it — nothing of it is applied, and the state machine stops
+  — every later call raises ``StateMachineStopped`` — because applying
+  later entries without it would diverge from the other members. Reopen
+  (after fixing the cause) and re-apply from ``applied_index + 1``.
 - Listeners (``add_apply_listener``) run after the commit, on the applying
-  thread, for every apply that changed something. An exception in a listener
-  is logged and does not affect the store.
+  thread, once for every entry that changed something (in order, for every
+  entry of a batch). An exception in a listener is logged and does not
+  affect the store.
 - Durability: commits are not fsynced one by one (see ``backend``), so after
   a power loss ``applied_index`` may be a little behind what was applied.
   The runtime must therefore keep Raft log entries above the state machine's
@@ -39,10 +46,11 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from .api import (
     CompactedError,
+    CompactionRequest,
     Event,
     FutureRevisionError,
     HashKVResponse,
@@ -59,7 +67,7 @@ from .api import (
 )
 from .applier import Applier
 from .backend import Backend
-from .kv_store import COMPACTION_BATCH, KVStore
+from .kv_store import COMPACTION_BATCH, Change, KVStore, events_of
 from .lessor import Lessor
 from .log_codec import check_request_size, decode_request, encode_request
 from .tree_index import range_end_of
@@ -73,6 +81,37 @@ ApplyListener = Callable[[int, list[Event]], None]
 class StateMachineStopped(RuntimeError):
     """An earlier apply failed for a reason other than a refused request;
     the state machine must be reopened before it is used again."""
+
+
+class _BatchEvents:
+    """The listener calls of one apply batch, collected as its entries are
+    applied. For each revision, which rows the ``prev_kv`` of its events
+    are is read from the index right after the entry — exactly what
+    ``apply`` would read (``KVStore.prev_revisions``); the rows themselves
+    are fetched together, one query for the batch instead of one per entry:
+    at the end of the batch, or earlier, before a compaction request, the
+    only thing that could delete them meanwhile."""
+
+    __slots__ = ("_store", "_pending", "ready")
+
+    def __init__(self, store: KVStore) -> None:
+        self._store = store
+        self._pending: list[tuple[int, list[Change], list[int | None]]] = []
+        self.ready: list[tuple[int, list[Event]]] = []  # (revision, events), in apply order
+
+    def add(self, revision: int, changes: list[Change]) -> None:
+        self._pending.append((revision, changes, self._store.prev_revisions(changes)))
+
+    def fetch(self) -> None:
+        """Fetch the ``prev_kv`` rows of every pending revision: they become
+        ``ready``."""
+        if not self._pending:
+            return
+        wanted = [rev for _, _, prev_revs in self._pending for rev in prev_revs if rev is not None]
+        prev_kvs = iter(self._store.backend.fetch(wanted) if wanted else ())
+        for revision, changes, prev_revs in self._pending:
+            self.ready.append((revision, events_of(changes, prev_revs, prev_kvs)))
+        self._pending.clear()
 
 
 class StoreStateMachine:
@@ -165,49 +204,104 @@ class StoreStateMachine:
         decoded here. Returns the response (header revision = the store's
         revision after the request), ``None`` for an entry already applied,
         or raises the request's ``StoreError`` (entry applied, nothing
-        changed). See the module docstring for every other outcome."""
+        changed). ``apply_batch`` of the one entry (the same code), except
+        that a refusal is raised. See the module docstring for every other
+        outcome."""
+        (result,) = self.apply_batch(((index, request),))
+        if isinstance(result, StoreError):
+            raise result
+        return result
+
+    def apply_batch(self, entries: Sequence[tuple[int, object]]) -> list[object]:
+        """Apply consecutive log entries ``(index, request)`` in ONE backend
+        transaction, with exactly the per-entry outcome of ``apply`` called
+        for each in turn. Returns one result per entry, in order: the
+        response, ``None`` for an entry at or below ``applied_index`` (also
+        one at or below an earlier index of the same batch), or — unlike
+        ``apply``, which raises it — the refused request's ``StoreError``
+        *object*, returned, so the rest of the batch is applied.
+
+        Per entry, as in ``apply``: a refusal happens before the entry's
+        first write (else it is a bug: the batch fails), and one batch of a
+        pending physical compaction runs, so space is freed at the same
+        entries whatever the batching. ``applied_index`` is written once,
+        with the last index, in the same transaction.
+
+        After the commit, listeners are called once per revision that
+        changed something, in order, with the events ``apply`` would have
+        given them (computed within the transaction, as each entry is
+        applied, so ``prev_kv`` is what it was then). A listener that reads
+        the state machine during the call sees the state after the whole
+        batch.
+
+        Any other exception rolls the whole batch back and stops the state
+        machine (as ``apply``): no entry of the batch is applied, and
+        re-applying from ``applied_index + 1`` after a reopen applies them
+        all again."""
         with self._lock:
             self._check_running()
-            if index <= self._meta.applied_index:
-                return None
-            backend, store = self._backend, self._store
-            store.changes.clear()
-            store.dirty = False
-            backend.begin()
+            meta, backend, store = self._meta, self._backend, self._store
+            apply_request, compaction_step = self._applier.apply, store.compaction_step
+            changes = store.changes
+            events = _BatchEvents(store) if self._listeners else None
+            results: list[object] = []
+            in_transaction = False
+            index = 0
             try:
-                error: StoreError | None = None
-                response = None
-                try:
-                    response = self._applier.apply(index, self._decoded(request))
-                except StoreError as exc:
-                    if store.dirty:
-                        raise RuntimeError(f"request refused after it wrote: {exc!r}") from exc
-                    error = exc
-                store.compaction_step()
-                self._meta.applied_index = index
-                backend.write_meta(self._meta)
+                for index, request in entries:
+                    if index <= meta.applied_index:
+                        results.append(None)
+                        continue
+                    if not in_transaction:
+                        backend.begin()
+                        in_transaction = True
+                    changes.clear()
+                    store.dirty = False
+                    try:
+                        decoded = self._decoded(request)
+                        if events is not None and isinstance(decoded, CompactionRequest):
+                            events.fetch()  # the compaction may delete their prev_kv rows
+                        result = apply_request(index, decoded)
+                    except StoreError as exc:
+                        if store.dirty:
+                            raise RuntimeError(f"request refused after it wrote: {exc!r}") from exc
+                        result = exc
+                    compaction_step()
+                    meta.applied_index = index
+                    if changes and events is not None:
+                        events.add(meta.revision, list(changes))
+                    results.append(result)
+                if not in_transaction:
+                    return results
+                if events is not None:
+                    events.fetch()
+                backend.write_meta(meta)
                 backend.commit()
             except BaseException as exc:
                 backend.rollback()
                 self._stopped = exc
-                logger.exception("applying entry %d failed; the state machine stops", index)
+                logger.exception("applying entry %d failed; the state machine stops (its batch of %d entries is"
+                                 " rolled back)", index, len(entries))
                 raise
+            finally:
+                changes.clear()
             try:
                 store.release_pages()
-            except Exception:  # physical only; the entry is applied either way
-                logger.exception("releasing free pages after entry %d failed", index)
-            if store.changes:
-                self._notify(self._meta.revision, store.changes)
-            if error is not None:
-                raise error
-            return response
+            except Exception:  # physical only; the entries are applied either way
+                logger.exception("releasing free pages after entry %d failed", meta.applied_index)
+            if events is not None:
+                for revision, revision_events in events.ready:
+                    self._notify(revision, revision_events)
+            return results
 
     def _decoded(self, request: object) -> object:
         """The request as the log carries it: bytes are size-checked and
         decoded; an object is encoded first, so it is checked exactly as its
         bytes would be (size, field types, enum values) and a malformed one
         is refused like a malformed entry, never half-applied."""
-        if isinstance(request, (bytes, bytearray, memoryview)):
+        if type(request) is bytes:
+            data = request
+        elif isinstance(request, (bytes, bytearray, memoryview)):
             data = bytes(request)
         else:
             try:
@@ -217,10 +311,7 @@ class StoreStateMachine:
         check_request_size(data, self._limits)
         return decode_request(data)
 
-    def _notify(self, revision: int, changes: list) -> None:
-        if not self._listeners:
-            return
-        events = self._store.events(list(changes))
+    def _notify(self, revision: int, events: list[Event]) -> None:
         for fn in list(self._listeners):
             try:
                 fn(revision, events)
