@@ -76,6 +76,11 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 _KV_COLUMNS = "rev, key, value, create_revision, mod_revision, version, lease, tombstone"
+_INSERT_KV = f"INSERT INTO kv ({_KV_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+# Inserted rows buffered at most before they are sent: one executemany per
+# this many saves most of the cost of a statement per row, and a large batch
+# does not keep all its rows in memory until the commit.
+_INSERT_BUFFER = 256
 
 
 class BackendError(RuntimeError):
@@ -120,8 +125,25 @@ class Backend:
     serializes access."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
-        self.conn = conn
+        self._conn = conn
         self.path = path
+        # Rows ``insert`` has buffered, sent to SQLite in one executemany
+        # before any other statement runs (see ``conn``); always empty
+        # outside a transaction.
+        self._inserts: list[tuple] = []
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection, with every buffered insert sent first — so every
+        statement, read or write, sees the rows inserted before it. All SQL
+        goes through here."""
+        if self._inserts:
+            self._send_inserts()
+        return self._conn
+
+    def _send_inserts(self) -> None:
+        rows, self._inserts = self._inserts, []
+        self._conn.executemany(_INSERT_KV, rows)
 
     @classmethod
     def open(cls, path: str | Path, *, compaction_batch: int = 1000) -> Backend:
@@ -149,19 +171,23 @@ class Backend:
             raise
 
     def close(self) -> None:
-        self.conn.close()
+        self._inserts.clear()  # never committed
+        self._conn.close()
 
     # -- transactions ------------------------------------------------------------------
 
     def begin(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
+        if self._inserts:
+            raise RuntimeError(f"{len(self._inserts)} rows inserted outside a transaction were never sent")
+        self._conn.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
         self.conn.execute("COMMIT")
 
     def rollback(self) -> None:
-        if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
+        self._inserts.clear()
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
 
     # -- meta --------------------------------------------------------------------------
 
@@ -187,11 +213,17 @@ class Backend:
     # -- revisions ---------------------------------------------------------------------
 
     def insert(self, rev: int, kv: KeyValue, tombstone: bool) -> None:
-        self.conn.execute(
-            f"INSERT INTO kv ({_KV_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (to_bytes(rev), kv.key, kv.value, kv.create_revision, kv.mod_revision,
-             kv.version, kv.lease, int(tombstone)),
-        )
+        """Add the row of revision ``rev``, inside a transaction. Buffered:
+        the rows go to SQLite together, in one ``executemany`` (before the
+        next statement of any kind — at the latest the commit — or once
+        ``_INSERT_BUFFER`` are waiting), which saves a statement execution
+        per row. An error in a row surfaces there, and fails the transaction
+        either way."""
+        inserts = self._inserts
+        inserts.append((to_bytes(rev), kv.key, kv.value, kv.create_revision, kv.mod_revision,
+                        kv.version, kv.lease, int(tombstone)))
+        if len(inserts) >= _INSERT_BUFFER:
+            self._send_inserts()
 
     def fetch(self, revs: list[int]) -> list[KeyValue]:
         """The stored ``KeyValue`` of each revision, in the order given —

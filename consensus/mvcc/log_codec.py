@@ -68,6 +68,13 @@ def _plain(default: object) -> object:
 
 # (name, default as encoded) of each field, in order.
 _FIELDS = {cls: [(f.name, _plain(f.default)) for f in fields(cls)] for cls in (*_TAGS, Compare)}
+# The field types of the requests whose fields are all plain values (no
+# enum, no nested message): a field decodes as is once its type matches.
+_PLAIN_TYPES = {
+    cls: tuple(type(default) for _, default in spec)
+    for cls, spec in _FIELDS.items()
+    if cls not in (TxnRequest, Compare) and not any((cls, name) in _ENUMS for name, _ in spec)
+}
 
 
 def check_request_size(data: bytes, limits: Limits) -> None:
@@ -131,6 +138,15 @@ def _build(cls: type, values: list) -> object:
     spec = _FIELDS[cls]
     if len(values) > len(spec):
         raise InvalidRequestError(f"etcdserver: {cls.__name__} has {len(spec)} fields, got {len(values)}")
+    plain = _PLAIN_TYPES.get(cls)
+    if plain is not None:
+        # The common case (every put): check the types, build positionally.
+        # A mismatch takes the general path below, which names the field.
+        for value, expected in zip(values, plain):
+            if type(value) is not expected:
+                break
+        else:
+            return cls(*values)
     kwargs = {}
     for (name, default), value in zip(spec, values):
         kwargs[name] = _field(cls, name, default, value)
