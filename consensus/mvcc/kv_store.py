@@ -292,9 +292,9 @@ class KVStore:
     def prev_revisions(self, changes: list[Change]) -> list[int | None]:
         """The first half of ``events``: for each change, the revision its
         ``prev_kv`` is read from (None if it has none), from the index
-        alone. It depends on the compact revision, so take it while the
-        store is still at the changes' revision; the rows may be fetched
-        later, as long as no compaction deleted them meanwhile."""
+        alone. Ask right after the changes are made — the answer depends on
+        the compact revision then; the rows may be fetched later, as long
+        as no new compaction has deleted them meanwhile."""
         compact = self.meta.compact_revision
         index_get = self.index.get
         prev_revs: list[int | None] = []

@@ -245,16 +245,15 @@ class StoreStateMachine:
             changes = store.changes
             events = _BatchEvents(store) if self._listeners else None
             results: list[object] = []
-            in_transaction = False
-            index = 0
+            first = index = 0  # first: the first entry of the transaction, 0 before it begins
             try:
                 for index, request in entries:
                     if index <= meta.applied_index:
                         results.append(None)
                         continue
-                    if not in_transaction:
+                    if not first:
                         backend.begin()
-                        in_transaction = True
+                        first = index
                     changes.clear()
                     store.dirty = False
                     try:
@@ -271,7 +270,7 @@ class StoreStateMachine:
                     if changes and events is not None:
                         events.add(meta.revision, list(changes))
                     results.append(result)
-                if not in_transaction:
+                if not first:
                     return results
                 if events is not None:
                     events.fetch()
@@ -280,8 +279,8 @@ class StoreStateMachine:
             except BaseException as exc:
                 backend.rollback()
                 self._stopped = exc
-                logger.exception("applying entry %d failed; the state machine stops (its batch of %d entries is"
-                                 " rolled back)", index, len(entries))
+                logger.exception("applying entry %d failed; the state machine stops (entries %d to %d of the batch"
+                                 " are rolled back)", index, first, index)
                 raise
             finally:
                 changes.clear()
