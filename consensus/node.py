@@ -286,7 +286,10 @@ class RaftNode:
         applied = self.raw.raft.raft_log.applied
         if applied - self.storage.snapshot().metadata.index < self.snapshot_count:
             return
-        data = self.state_machine.snapshot()
+        # Both steps run in a worker thread: a large store takes a while to
+        # copy, and the loop must keep serving meanwhile. Nothing is applied
+        # in between, since this task (the only one that applies) waits here.
+        data = await asyncio.to_thread(self.state_machine.snapshot)
         await asyncio.to_thread(self.storage.create_snapshot, applied, self.conf_state, data)
         logger.info("node %d: snapshot at applied index %d", self.id, applied)
 
