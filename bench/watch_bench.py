@@ -157,7 +157,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--watchers", type=int, default=10_000)
+    parser.add_argument("--default-gc", action="store_true",
+                        help="keep Python's default collector settings instead of the member's (consensus.member.tune_gc)")
     args = parser.parse_args()
+    if not args.default_gc:
+        from consensus.member import tune_gc
+
+        tune_gc()
     writes = 30 if args.quick else 200
     root = Path(tempfile.mkdtemp(prefix="watch-bench-", dir=Path(__file__).resolve().parent))
     print(f"one prefix, {len(VALUE)}-byte puts through the real store, {writes} writes per row")
