@@ -14,19 +14,17 @@ changes (a new leader of a later term could commit an old-configuration entry
 over a change it did not see) is closed by the rule of Ongaro's 2015 errata:
 a leader accepts no configuration change before an entry of its own term is
 applied, and at most one change is pending at a time. A change takes effect
-when the application applies it (``apply_conf_change``), as in etcd.
+when the application applies it (``apply_conf_change``), as in etcd; that
+code lives in ``membership.py``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .log_storage import CompactedError, LogStorage, UnavailableError
+from .config import Config, ProposalDroppedError
+from .log_storage import CompactedError, LogStorage
 from .messages import (
     NONE,
-    ConfChange,
-    ConfChangeType,
-    ConfState,
     Entry,
     EntryType,
     HardState,
@@ -37,6 +35,7 @@ from .messages import (
     SoftState,
     StateType,
 )
+from .membership import Membership
 from .progress import Progress, ProgressState
 from .quorum import VoteResult, committed_index, vote_result
 from .raft_log import RaftInvariantError, RaftLog
@@ -47,40 +46,7 @@ from .read_only import ReadOnly
 CAMPAIGN_TRANSFER = b"CampaignTransfer"
 
 
-class ProposalDroppedError(Exception):
-    """The proposal was not appended: no known leader, a leader transfer is in
-    progress, this node was removed, or a configuration change is pending.
-    The caller may retry, possibly on another node."""
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    """Static parameters of one node. Ticks are the only unit of time:
-    ``election_tick`` must be well above ``heartbeat_tick`` (10x is usual)."""
-
-    id: int
-    peers: tuple[int, ...] = ()  # initial voters: bootstrapped into an empty log, else ignored
-    learners: tuple[int, ...] = ()
-    election_tick: int = 10
-    heartbeat_tick: int = 1
-    applied: int = 0
-    max_size_per_msg: int = 1 << 20
-    max_inflight_msgs: int = 256
-    check_quorum: bool = True
-    pre_vote: bool = True
-
-    def validate(self) -> None:
-        if self.id == NONE:
-            raise ValueError("node id must be non-zero")
-        if self.heartbeat_tick <= 0:
-            raise ValueError("heartbeat_tick must be greater than 0")
-        if self.election_tick <= self.heartbeat_tick:
-            raise ValueError("election_tick must be greater than heartbeat_tick")
-        if self.max_inflight_msgs <= 0:
-            raise ValueError("max_inflight_msgs must be greater than 0")
-
-
-class Raft:
+class Raft(Membership):
     def __init__(self, config: Config, storage: LogStorage, rng, logger) -> None:
         config.validate()
         self.id = config.id
@@ -140,19 +106,6 @@ class Raft:
 
     def soft_state(self) -> SoftState:
         return SoftState(self.lead, self.state)
-
-    def _bootstrap(self, peers: Sequence[int], learners: Sequence[int]) -> None:
-        """Start a brand-new cluster: the initial membership is written as
-        committed CONF_CHANGE entries at term 1 (as etcd does), so that a
-        member added later learns it from the log like any other change."""
-        changes = [ConfChange(ConfChangeType.ADD_NODE, p) for p in peers]
-        changes += [ConfChange(ConfChangeType.ADD_LEARNER, p) for p in learners]
-        self.raft_log.append(
-            [Entry(1, i + 1, EntryType.CONF_CHANGE, cc.encode()) for i, cc in enumerate(changes)]
-        )
-        self.raft_log.committed = len(changes)
-        self.term = 1
-        self._apply_conf_state(ConfState(tuple(peers), tuple(learners)))
 
     def _load_hard_state(self, hs: HardState) -> None:
         if hs.commit > self.raft_log.last_index():
@@ -718,67 +671,6 @@ class Raft:
         self.raft_log.restore(snapshot)
         self._apply_conf_state(meta.conf_state)
         return True
-
-    # -- membership -----------------------------------------------------------
-
-    def _apply_conf_state(self, conf_state: ConfState) -> None:
-        self.voters = set(conf_state.voters)
-        self.learners = set(conf_state.learners)
-        last = self.raft_log.last_index()
-        old = self.prs
-        self.prs = {}
-        for node_id in [*conf_state.voters, *conf_state.learners]:
-            pr = old.get(node_id) or Progress(last + 1, max_inflight=self.max_inflight)
-            pr.is_learner = node_id in self.learners
-            self.prs[node_id] = pr
-
-    def conf_state(self) -> ConfState:
-        return ConfState(tuple(sorted(self.voters)), tuple(sorted(self.learners)))
-
-    def apply_conf_change(self, cc: ConfChange) -> ConfState:
-        """Make a committed membership change take effect on this node."""
-        node_id = cc.node_id
-        if cc.type == ConfChangeType.ADD_NODE:
-            self.learners.discard(node_id)
-            self.voters.add(node_id)
-        elif cc.type == ConfChangeType.ADD_LEARNER:
-            if node_id in self.voters:
-                self.logger.warning("raft %d ignores demoting voter %d to learner", self.id, node_id)
-            else:
-                self.learners.add(node_id)
-        elif cc.type == ConfChangeType.REMOVE_NODE:
-            self.voters.discard(node_id)
-            self.learners.discard(node_id)
-        else:
-            raise RaftInvariantError(f"unknown conf change type {cc.type!r}")
-        last = self.raft_log.last_index()
-        new_prs: dict[int, Progress] = {}
-        for member in [*sorted(self.voters), *sorted(self.learners)]:
-            pr = self.prs.get(member)
-            if pr is None:
-                pr = Progress(last + 1, max_inflight=self.max_inflight)
-                # A new member has just been heard of: treat it as active so a
-                # check-quorum right after the change does not depose us.
-                pr.recent_active = True
-            pr.is_learner = member in self.learners
-            new_prs[member] = pr
-        self.prs = new_prs
-        self.logger.info(
-            "raft %d applied %s %d: voters=%s learners=%s",
-            self.id, cc.type.name, node_id, sorted(self.voters), sorted(self.learners),
-        )
-        if self.state == StateType.LEADER:
-            if self.id not in self.voters:
-                self.logger.info("raft %d was removed; stepping down", self.id)
-                self.become_follower(self.term, NONE)
-            else:
-                if self.lead_transferee != NONE and self.lead_transferee not in self.voters:
-                    self.lead_transferee = NONE
-                if self._maybe_commit():
-                    self.bcast_append()
-                else:
-                    self._needs_broadcast = True
-        return self.conf_state()
 
     def applied_to(self, index: int) -> None:
         self.raft_log.applied_to(index)
