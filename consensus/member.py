@@ -11,13 +11,16 @@ import asyncio
 import gc
 import logging
 import time
+from dataclasses import dataclass, field
 
 from consensus.mvcc.api import Limits, ResponseHeader
 from consensus.mvcc.lease_clock import LeaseClock
 from consensus.mvcc.replicated_store import ReplicatedStore, StoreApplier
 from consensus.mvcc.state_machine import StoreStateMachine
 from consensus.mvcc.watch_hub import WatchHub
+from consensus.cluster.members import ClusterMembers, ConfChangeContext, MemberInfo, peer_host_port
 from consensus.node import RaftNode, member_dir, register_local_node
+from consensus.raft.messages import ConfChange, ConfChangeType, ConfState
 from consensus.storage.durable import DurableStorage
 
 logger = logging.getLogger(__name__)
@@ -30,11 +33,35 @@ WATCH_SYNC_INTERVAL = 0.1
 WATCH_PROGRESS_INTERVAL = 5.0
 
 _local_store: ReplicatedStore | None = None
+_local_members: ClusterMembers | None = None
 
 
 def local_store() -> ReplicatedStore | None:
     """The store served by this process, while it runs."""
     return _local_store
+
+
+def local_members() -> ClusterMembers | None:
+    """This process's membership service, while its member runs."""
+    return _local_members
+
+
+class MemberRemovedError(Exception):
+    """This member was removed from the cluster; the process stops."""
+
+
+@dataclass(frozen=True)
+class ClusterSetup:
+    """What a member of a cluster needs beyond its storage: who it is, the
+    shared secret, where to listen for peers and where its peers are at
+    bootstrap (``initial_peers``: member ID -> (host, port), others only)."""
+
+    cluster_id: int
+    secret: bytes
+    cluster_token: str
+    listen_peer: tuple[str, int]
+    self_info: MemberInfo
+    initial_peers: dict[int, tuple[str, int]] = field(default_factory=dict)
 
 
 # Young-generation collections every 100,000 allocations instead of 700: the
@@ -56,46 +83,120 @@ def tune_gc() -> None:
 
 async def serve_member(
     storage: DurableStorage, *, data_dir, node_id: int, peers: tuple[int, ...], heartbeat_ms: int,
-    election_ms: int, snapshot_count: int, limits: Limits = Limits(),
+    election_ms: int, snapshot_count: int, limits: Limits = Limits(), cluster: ClusterSetup | None = None,
+    store_auth: bool = True,
 ) -> None:
-    """Run this process's member until cancelled; closes what it opened."""
-    global _local_store
+    """Run this process's member until cancelled; closes what it opened.
+    Without ``cluster`` the member has no peer listener (a one-member
+    cluster that can never grow, used by in-process tests)."""
+    global _local_store, _local_members
     machine = StoreStateMachine.open(member_dir(data_dir) / STORE_FILE, limits=limits)
     tune_gc()
     clock = LeaseClock()
     applier = StoreApplier(machine, clock, time.monotonic)
     node_ref: list[RaftNode] = []
 
+    cluster_id = cluster.cluster_id if cluster else 0
+
     def header(revision: int) -> ResponseHeader:
         status = node_ref[0].status() if node_ref else None
         return ResponseHeader(
-            member_id=status.id if status else node_id, revision=revision, raft_term=status.term if status else 0,
+            cluster_id=cluster_id, member_id=status.id if status else node_id, revision=revision,
+            raft_term=status.term if status else 0,
         )
 
     hub = WatchHub.attach(machine, header=header)
+    transport = None
+    removed = asyncio.get_running_loop().create_future()
+    members_ref: list[ClusterMembers] = []
+    if cluster is not None:
+        from consensus.transport import PeerTransport
+
+        transport = PeerTransport(
+            node_id=node_id, cluster_id=cluster.cluster_id, secret=cluster.secret,
+            deliver=lambda message: node_ref[0].deliver(message),
+            on_unreachable=lambda peer_id: node_ref[0].report_unreachable(peer_id),
+        )
+
+    def on_conf_change(cc: ConfChange, conf_state: ConfState) -> None:
+        if cc.type == ConfChangeType.REMOVE_NODE:
+            if cc.node_id == node_id:
+                logger.warning("this member (%x) was removed from the cluster; stopping", node_id)
+                if not removed.done():
+                    removed.set_exception(MemberRemovedError(f"member {node_id:x} was removed from the cluster"))
+            elif transport is not None:
+                transport.remove_peer(cc.node_id)
+            return
+        if transport is None or cc.node_id == node_id:
+            return
+        peer_url = ConfChangeContext.decode(cc.context).peer_url
+        if peer_url:
+            transport.set_peer(cc.node_id, *peer_host_port(peer_url))
+
+    def refresh_peers() -> None:
+        """Peer addresses from the member records (after a restart or a
+        snapshot, the conf changes that named them are not replayed)."""
+        if transport is None or not members_ref:
+            return
+        status = node_ref[0].status()
+        records = members_ref[0].records()
+        for member_id in set(status.voters) | set(status.learners):
+            if member_id == node_id:
+                continue
+            info = records.get(member_id)
+            if info is not None and info.peer_urls:
+                transport.set_peer(member_id, *peer_host_port(info.peer_urls[0]))
+
+    def on_snapshot_restored() -> None:
+        hub.on_restore()
+        refresh_peers()
+
     node = RaftNode(
         node_id=node_id, peers=peers, storage=storage, state_machine=applier, heartbeat_ms=heartbeat_ms,
-        election_ms=election_ms, snapshot_count=snapshot_count,
+        election_ms=election_ms, snapshot_count=snapshot_count, transport=transport,
+        on_conf_change=on_conf_change, on_snapshot_restored=on_snapshot_restored,
     )
     node_ref.append(node)
-    store = ReplicatedStore(node, machine, applier, hub, limits=limits)
+    store = ReplicatedStore(node, machine, applier, hub, limits=limits, cluster_id=cluster_id)
+    tasks = []
+    if cluster is not None:
+        members = ClusterMembers(store, node, cluster_token=cluster.cluster_token, self_info=cluster.self_info)
+        members_ref.append(members)
+        for peer_id, (host, port) in cluster.initial_peers.items():
+            transport.set_peer(peer_id, host, port)
+        refresh_peers()
+        await transport.start(*cluster.listen_peer)
+        _local_members = members
+        tasks.append(asyncio.create_task(members.publish_self(), name="publish-member"))
     register_local_node(node)
     _local_store = store
-    tasks = [
+    tasks += [
         asyncio.create_task(node.run(), name="raft-node"),
         asyncio.create_task(store.run_lease_expiry(), name="lease-expiry"),
         asyncio.create_task(_watch_upkeep(hub), name="watch-upkeep"),
     ]
+    background = {tasks[0]} if cluster is not None else set()
     try:
-        # The first task to end (they only end by failing) ends the member.
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            task.result()
+        # The first task to end (they only end by failing; publishing the
+        # member record ends when done) ends the member.
+        watched = [task for task in tasks if task not in background] + [removed]
+        while True:
+            done, _ = await asyncio.wait(watched + list(background), return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task in background:
+                    background.discard(task)
+                    task.result()
+                    continue
+                task.result()
+                return
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if transport is not None:
+            await transport.close()
         _local_store = None
+        _local_members = None
         register_local_node(None)
         hub.close()
         machine.close()

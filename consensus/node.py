@@ -6,7 +6,7 @@ touched concurrently. After each burst of inputs the task handles ready
 batches strictly in the order the Ready contract demands:
 
     persist (WAL append + fsync, in a worker thread so the loop stays live)
-      -> send (peer messages; none yet in a single-member cluster)
+      -> send (peer messages, handed to the transport, which never blocks)
       -> apply (committed entries, in order, to the state machine)
       -> release reads -> advance
 
@@ -26,9 +26,9 @@ import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
-from consensus.raft.messages import ConfChange, ConfState, Entry, EntryType, StateType
+from consensus.raft.messages import ConfChange, ConfState, Entry, EntryType, Message, StateType
 from consensus.raft.raft import Config, ProposalDroppedError
 from consensus.raft.raw_node import RawNode, Ready
 from consensus.storage.durable import DurableStorage
@@ -49,6 +49,14 @@ class StateMachine(Protocol):
     def snapshot(self) -> bytes: ...
 
     def restore(self, data: bytes, index: int) -> None: ...
+
+
+class Transport(Protocol):
+    """Where the node's outgoing peer messages go. ``send`` must not block
+    and must not raise for an unreachable peer: Raft tolerates loss and
+    retries on its own."""
+
+    def send(self, messages: Iterable[Message]) -> None: ...
 
 
 class NotLeaderError(Exception):
@@ -101,9 +109,8 @@ class RaftNode:
     """A single Raft member with durable storage, ticking on the loop.
 
     ``run()`` is the owner task; the other coroutines enqueue work for it and
-    await their futures. Multi-member transport arrives with the peer layer;
-    until then a node whose configuration has other voters simply never
-    hears from them.
+    await their futures. Peer messages leave through ``transport`` and come
+    in through ``deliver``.
     """
 
     def __init__(
@@ -117,8 +124,17 @@ class RaftNode:
         election_ms: int = 1000,
         snapshot_count: int = 10_000,
         rng: random.Random | None = None,
+        transport: Transport | None = None,
+        on_conf_change: Callable[[ConfChange, ConfState], None] | None = None,
+        on_snapshot_restored: Callable[[], None] | None = None,
     ) -> None:
         self.id = node_id
+        self.transport = transport
+        # Called on the loop after a membership change is applied / after the
+        # state machine was replaced by a leader's snapshot, so the caller
+        # can update peer addresses.
+        self.on_conf_change = on_conf_change
+        self.on_snapshot_restored = on_snapshot_restored
         self.storage = storage
         self.state_machine = state_machine
         self.heartbeat_s = heartbeat_ms / 1000
@@ -138,6 +154,9 @@ class RaftNode:
         self._inbox: asyncio.Queue = asyncio.Queue()
         self._proposals: dict[bytes, asyncio.Future] = {}
         self._reads: dict[bytes, asyncio.Future] = {}
+        # Conf changes are matched by their encoded entry data, which is
+        # unique because the context carries a request id.
+        self._conf_changes: dict[bytes, asyncio.Future] = {}
         self._request_ids = itertools.count(1)
         self._run_id = os.urandom(4)
         self._stopped = False
@@ -167,6 +186,33 @@ class RaftNode:
             return await asyncio.wait_for(future, timeout)
         finally:
             self._reads.pop(context, None)
+
+    async def propose_conf_change(self, cc: ConfChange, timeout: float = 10.0) -> ConfState:
+        """Replicate a membership change; returns the configuration once it is
+        applied here. ``cc.context`` must make the change unique (e.g. carry a
+        request id). Raises NotLeaderError (retryable: no leader, or a change
+        is already in flight) or TimeoutError."""
+        data = cc.encode()
+        if data in self._conf_changes:
+            raise ValueError("this exact conf change is already pending")
+        future = asyncio.get_running_loop().create_future()
+        self._conf_changes[data] = future
+        self._inbox.put_nowait(("conf_change", cc))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._conf_changes.pop(data, None)
+
+    def deliver(self, message: Message) -> None:
+        """A message from a peer (called by the transport, on the loop)."""
+        self._inbox.put_nowait(("message", message))
+
+    def report_unreachable(self, peer_id: int) -> None:
+        """The transport could not deliver to ``peer_id`` (on the loop)."""
+        self._inbox.put_nowait(("unreachable", peer_id))
+
+    def transfer_leadership(self, transferee: int) -> None:
+        self._inbox.put_nowait(("transfer", transferee))
 
     def status(self) -> NodeStatus:
         st = self.raw.status()
@@ -224,6 +270,15 @@ class RaftNode:
                 self._resolve(self._reads, value, error=NotLeaderError(str(exc), self.raw.leader_id))
         elif kind == "message":
             self.raw.step(value)
+        elif kind == "conf_change":
+            try:
+                self.raw.propose_conf_change(value)
+            except ProposalDroppedError as exc:
+                self._resolve(self._conf_changes, value.encode(), error=NotLeaderError(str(exc), self.raw.leader_id))
+        elif kind == "unreachable":
+            self.raw.report_unreachable(value)
+        elif kind == "transfer":
+            self.raw.transfer_leader(value)
         else:
             raise ValueError(f"unknown node input {kind!r}")
 
@@ -238,11 +293,15 @@ class RaftNode:
         elif rd.hard_state is not None:
             # Only the commit index moved: write it, no fsync to wait for.
             self.storage.save(rd.hard_state, sync=False)
-        # 2. send: peer transport is not wired yet; a single member sends nothing.
+        # 2. send, only now that what the messages promise is durable.
+        if rd.messages and self.transport is not None:
+            self.transport.send(rd.messages)
         # 3. apply
         if rd.snapshot is not None:
-            self.state_machine.restore(rd.snapshot.data, rd.snapshot.metadata.index)
+            await asyncio.to_thread(self.state_machine.restore, rd.snapshot.data, rd.snapshot.metadata.index)
             self.conf_state = rd.snapshot.metadata.conf_state
+            if self.on_snapshot_restored is not None:
+                self.on_snapshot_restored()
         self._apply_entries(rd.committed_entries)
         # 4. reads are safe now: their index is applied
         for rs in rd.read_states:
@@ -268,7 +327,11 @@ class RaftNode:
             self._apply_run(run, batch_apply)
             run = []
             if entry.type == EntryType.CONF_CHANGE:
-                self.conf_state = self.raw.apply_conf_change(ConfChange.decode(entry.data))
+                cc = ConfChange.decode(entry.data)
+                self.conf_state = self.raw.apply_conf_change(cc)
+                if self.on_conf_change is not None:
+                    self.on_conf_change(cc, self.conf_state)
+                self._resolve(self._conf_changes, entry.data, result=self.conf_state)
         self._apply_run(run, batch_apply)
 
     def _apply_run(self, run: list[Entry], batch_apply) -> None:
@@ -304,7 +367,7 @@ class RaftNode:
             future.set_result(result)
 
     def _fail_waiters(self, error: Exception) -> None:
-        for waiters in (self._proposals, self._reads):
+        for waiters in (self._proposals, self._reads, self._conf_changes):
             for key in list(waiters):
                 self._resolve(waiters, key, error=error)
 

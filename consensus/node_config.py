@@ -94,6 +94,24 @@ FLAGS: tuple[Flag, ...] = (
         f"--heartbeat-ms and at most {MAX_ELECTION_MS}.",
     ),
     Flag("snapshot_count", "10000", "Applied entries between two snapshots of the store."),
+    Flag(
+        "initial_cluster_token",
+        "config-center",
+        "Distinguishes this cluster's member IDs from another cluster's built from the same "
+        "--initial-cluster.",
+    ),
+    Flag(
+        "cluster_secret_file",
+        None,
+        "File holding the secret all members share (peer authentication, store auth tokens). "
+        "Required for several members; a one-member cluster creates DATA_DIR/cluster-secret.",
+    ),
+    Flag(
+        "store_auth",
+        "on",
+        "'on': the etcd-compatible store API requires users and permissions (a root password "
+        "is generated on first start); 'off': open to anyone who can reach the client port.",
+    ),
 )
 
 _FLAGS_BY_DEST = {flag.dest: flag for flag in FLAGS}
@@ -155,6 +173,9 @@ class NodeConfig:
     heartbeat_ms: int
     election_ms: int
     snapshot_count: int
+    initial_cluster_token: str = "config-center"
+    cluster_secret_file: Path | None = None
+    store_auth: bool = True
 
     def __post_init__(self) -> None:
         _check_name("--name", self.name)
@@ -302,6 +323,9 @@ def parse_node_config(
             heartbeat_ms=_parse_int("--heartbeat-ms", raw["heartbeat_ms"]),
             election_ms=_parse_int("--election-ms", raw["election_ms"]),
             snapshot_count=_parse_int("--snapshot-count", raw["snapshot_count"]),
+            initial_cluster_token=_parse_token(raw["initial_cluster_token"]),
+            cluster_secret_file=_parse_optional_path("--cluster-secret-file", raw["cluster_secret_file"]),
+            store_auth=_parse_on_off("--store-auth", raw["store_auth"]),
         )
     except NodeConfigError as error:
         env = from_env.get(error.flag)
@@ -317,6 +341,31 @@ def _check_name(flag: str, name: str) -> None:
             f"member name {name!r} is not valid; use 1-63 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit",
         )
+
+
+def _parse_token(text: str | None) -> str:
+    assert text is not None
+    if not text.strip() or len(text) > 256 or any(ord(c) < 32 for c in text):
+        raise NodeConfigError(
+            "--initial-cluster-token", f"{text!r} must be 1-256 printable characters"
+        )
+    return text.strip()
+
+
+def _parse_optional_path(flag: str, text: str | None) -> Path | None:
+    if text is None:
+        return None
+    if not text.strip() or "\0" in text:
+        raise NodeConfigError(flag, f"{text!r} is not a file path")
+    return Path(text.strip())
+
+
+def _parse_on_off(flag: str, text: str | None) -> bool:
+    assert text is not None
+    value = text.strip().lower()
+    if value not in ("on", "off"):
+        raise NodeConfigError(flag, f"{text!r} is neither 'on' nor 'off'")
+    return value == "on"
 
 
 def _parse_int(flag: str, text: str | None) -> int:

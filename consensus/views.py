@@ -25,6 +25,7 @@ def maintenance_status(request: HttpRequest) -> JsonResponse:
     store = local_store()
     body = {
         "header": {
+            "cluster_id": str(store.cluster_id) if store else "",
             "member_id": str(status.id),
             "revision": str(store.machine.revision) if store else "",
             "raft_term": str(status.term),

@@ -65,6 +65,9 @@ def test_every_flag_has_an_environment_variable():
         "CONFIG_CENTER_HEARTBEAT_MS",
         "CONFIG_CENTER_ELECTION_MS",
         "CONFIG_CENTER_SNAPSHOT_COUNT",
+        "CONFIG_CENTER_INITIAL_CLUSTER_TOKEN",
+        "CONFIG_CENTER_CLUSTER_SECRET_FILE",
+        "CONFIG_CENTER_STORE_AUTH",
     ]
 
 
@@ -191,3 +194,23 @@ def test_direct_construction_is_validated_too():
 
 def _fields(config):
     return {name: getattr(config, name) for name in config.__dataclass_fields__}
+
+
+@pytest.mark.parametrize(
+    "flag, value, fragment",
+    [
+        ("store_auth", "maybe", "--store-auth"),
+        ("initial_cluster_token", " ", "--initial-cluster-token"),
+        ("cluster_secret_file", " ", "--cluster-secret-file"),
+    ],
+)
+def test_the_cluster_flags_refuse_bad_values_naming_the_flag(flag, value, fragment):
+    with pytest.raises(NodeConfigError) as caught:
+        parse_node_config({flag: value}, {})
+    assert caught.value.flag == fragment
+
+
+def test_store_auth_is_on_by_default_and_can_be_turned_off():
+    assert parse_node_config({}, {}).store_auth is True
+    assert parse_node_config({"store_auth": "off"}, {}).store_auth is False
+    assert parse_node_config({}, {"CONFIG_CENTER_STORE_AUTH": "OFF"}).store_auth is False

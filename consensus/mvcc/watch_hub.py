@@ -450,6 +450,24 @@ class WatchHub:
                 if watcher.next_revision < oldest:
                     self._close_compacted(watcher, oldest)
 
+    def on_restore(self) -> None:
+        """The store's whole state was replaced by a leader's snapshot, so the
+        revisions between the last one delivered and the snapshot's never
+        passed through ``on_apply``. Every synced watcher becomes lagging at
+        the first revision it has not been given and catches up from the
+        restored history (or gets an explicit compacted answer) — as etcd's
+        watchable store does on restore."""
+        if self._closed:
+            return
+        for watcher in list(self._synced):
+            self._synced.remove(watcher)
+            watcher.next_revision = max(watcher.next_revision, self._last_revision + 1)
+            watcher.state = WatcherState.UNSYNCED
+            self._unsynced[watcher] = None
+        self._history_cache.clear()
+        self._last_revision = self._store.revision
+        self.on_compact()
+
     def _fall_behind(self, watcher: Watcher, revision: int) -> None:
         """``watcher`` (synced) had no room for its events at ``revision``."""
         self._synced.remove(watcher)

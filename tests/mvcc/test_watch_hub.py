@@ -430,3 +430,32 @@ def test_a_failure_while_delivering_ends_every_watch_without_a_gap(store):
     for watcher in watchers:
         assert watcher.closed and watcher.resume_revision == 3
         assert "failed at revision 3" in drain(watcher)[-1].cancel_reason
+
+
+def test_after_a_snapshot_restore_synced_watchers_catch_up_on_the_skipped_revisions(store, hub):
+    watcher = hub.watch(WatchCreateRequest(key=b"k"))
+    store.put(b"k", b"seen")
+    assert [e.kv.value for e in events_of(drain(watcher))] == [b"seen"]
+    # A leader's snapshot replaces the state: these revisions never reach on_apply.
+    listeners, store.listeners = store.listeners, []
+    store.put(b"k", b"skipped-1")
+    store.put(b"other", b"x")
+    store.put(b"k", b"skipped-2")
+    store.listeners = listeners
+    hub.on_restore()
+    assert watcher.state is not WatcherState.SYNCED
+    hub.sync_watchers()
+    store.put(b"k", b"live")
+    assert [e.kv.value for e in events_of(drain(watcher))] == [b"skipped-1", b"skipped-2", b"live"]
+
+
+def test_after_a_restore_past_a_compaction_a_watcher_is_told_it_was_compacted(store, hub):
+    watcher = hub.watch(WatchCreateRequest(key=b"k"))
+    listeners, store.listeners = store.listeners, []
+    store.put(b"k", b"a")
+    store.put(b"k", b"b")
+    store.compact_revision = store.revision
+    store.listeners = listeners
+    hub.on_restore()
+    responses = drain(watcher)
+    assert responses[-1].canceled and responses[-1].compact_revision == store.compact_revision

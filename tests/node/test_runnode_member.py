@@ -27,9 +27,13 @@ def test_health_reports_the_elected_member_and_term_survives_restart(tmp_path):
     try:
         assert json.loads(get(base + "/health")[2]) == {"health": "true"}
         first = member_status(base)
-        assert first["leader"] == "1" and first["header"]["member_id"] == "1"
+        # the one member leads; its ID is derived from name, peer address and cluster token
+        assert first["leader"] == first["header"]["member_id"] != "0"
+        assert first["header"]["cluster_id"] not in ("", "0")
         assert int(first["raftAppliedIndex"]) >= 2  # bootstrap membership + the leader's empty entry
-        assert first["header"]["revision"] == "1"  # an empty store starts at revision 1, as etcd's
+        # An empty store starts at revision 1, as etcd's; the member then
+        # publishes its own record (name, URLs) under the system prefix.
+        assert first["header"]["revision"] == "2"
         assert int(first["dbSize"]) > 0
     finally:
         code, _, stderr = stop(process)
@@ -56,11 +60,11 @@ def test_second_node_on_the_same_data_dir_is_refused(tmp_path):
         stop(process)
 
 
-def test_multi_member_cluster_is_refused_until_the_transport_exists(tmp_path):
+def test_a_member_of_several_needs_the_shared_cluster_secret(tmp_path):
     other = start(runnode(
         "--data-dir", str(tmp_path), "--name", "a", "--listen-peer", "127.0.0.1:2390",
         "--initial-cluster", "a=127.0.0.1:2390,b=127.0.0.1:2391",
     ))
     _, stderr = other.communicate(timeout=60)
     assert other.returncode == 2
-    assert "--initial-cluster" in stderr
+    assert "--cluster-secret-file" in stderr

@@ -7,12 +7,15 @@ status 2 before anything listens.
 """
 
 import functools
+import logging
 import os
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
 from consensus import member, node, runtime_host
+from consensus.cluster import discovery, setup
+from consensus.member_identity import IdentityError
 from consensus.node_config import FLAGS, NodeConfigError, parse_node_config
 from consensus.storage.errors import StorageError
 
@@ -46,26 +49,35 @@ class Command(BaseCommand):
         except NodeConfigError as error:
             raise CommandError(str(error), returncode=EXIT_USAGE) from None
 
-        if len(config.initial_cluster) > 1:
-            raise CommandError(
-                "--initial-cluster: clusters of more than one member need the peer transport, "
-                "which this build does not have yet; start a single member",
-                returncode=EXIT_USAGE,
-            )
         try:
             storage = node.open_member_storage(config.data_dir)
         except StorageError as error:
             # e.g. another node holds the data dir, or the WAL is corrupt.
             raise CommandError(str(error), returncode=EXIT_STORAGE) from None
+        loop = runtime_host.install_reactor()
+        try:
+            resolved = loop.run_until_complete(
+                setup.resolve_member(config, node.member_dir(config.data_dir), discover=discovery.discover_member)
+            )
+        except IdentityError as error:
+            storage.close()
+            raise CommandError(str(error), returncode=EXIT_USAGE) from None
+        if not config.store_auth:
+            logging.getLogger("consensus").warning(
+                "--store-auth=off: the store API on %s is open to anyone who can reach it, "
+                "including config_center's own records; use this for local experiments only",
+                config.listen_client,
+            )
 
         from config_center.asgi import application
 
         # Coroutine factories run beside daphne on the same loop until shutdown.
         node_tasks: list[runtime_host.TaskFactory] = [
             functools.partial(
-                member.serve_member, storage, data_dir=config.data_dir, node_id=1, peers=(1,),
+                member.serve_member, storage, data_dir=config.data_dir,
+                node_id=resolved.identity.member_id, peers=resolved.bootstrap_voters,
                 heartbeat_ms=config.heartbeat_ms, election_ms=config.election_ms,
-                snapshot_count=config.snapshot_count,
+                snapshot_count=config.snapshot_count, cluster=resolved.setup, store_auth=config.store_auth,
             )
         ]
 
