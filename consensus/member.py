@@ -18,6 +18,7 @@ from consensus.mvcc.lease_clock import LeaseClock
 from consensus.mvcc.replicated_store import ReplicatedStore, StoreApplier
 from consensus.mvcc.state_machine import StoreStateMachine
 from consensus.mvcc.watch_hub import WatchHub
+from consensus import metrics
 from consensus.cluster.members import ClusterMembers, ConfChangeContext, MemberInfo, peer_host_port
 from consensus.node import RaftNode, member_dir, register_local_node
 from consensus.raft.messages import ConfChange, ConfChangeType, ConfState
@@ -34,6 +35,7 @@ WATCH_PROGRESS_INTERVAL = 5.0
 
 _local_store: ReplicatedStore | None = None
 _local_members: ClusterMembers | None = None
+_local_transport = None
 
 
 def local_store() -> ReplicatedStore | None:
@@ -44,6 +46,14 @@ def local_store() -> ReplicatedStore | None:
 def local_members() -> ClusterMembers | None:
     """This process's membership service, while its member runs."""
     return _local_members
+
+
+def local_transport():
+    """This process's peer transport, while its member runs."""
+    return _local_transport
+
+
+metrics.REGISTRY.register(metrics.MemberCollector(lambda: _local_store and _local_store.node, local_store, local_transport))
 
 
 class MemberRemovedError(Exception):
@@ -89,7 +99,7 @@ async def serve_member(
     """Run this process's member until cancelled; closes what it opened.
     Without ``cluster`` the member has no peer listener (a one-member
     cluster that can never grow, used by in-process tests)."""
-    global _local_store, _local_members
+    global _local_store, _local_members, _local_transport
     machine = StoreStateMachine.open(member_dir(data_dir) / STORE_FILE, limits=limits)
     tune_gc()
     clock = LeaseClock()
@@ -167,6 +177,7 @@ async def serve_member(
         refresh_peers()
         await transport.start(*cluster.listen_peer)
         _local_members = members
+        _local_transport = transport
         tasks.append(asyncio.create_task(members.publish_self(), name="publish-member"))
     register_local_node(node)
     _local_store = store
@@ -197,6 +208,7 @@ async def serve_member(
             await transport.close()
         _local_store = None
         _local_members = None
+        _local_transport = None
         register_local_node(None)
         hub.close()
         machine.close()

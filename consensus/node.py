@@ -24,10 +24,12 @@ import itertools
 import logging
 import os
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
+from consensus import metrics
 from consensus.raft.messages import ConfChange, ConfState, Entry, EntryType, Message, StateType
 from consensus.raft.raft import Config, ProposalDroppedError
 from consensus.raft.raw_node import RawNode, Ready
@@ -159,6 +161,7 @@ class RaftNode:
         self._conf_changes: dict[bytes, asyncio.Future] = {}
         self._request_ids = itertools.count(1)
         self._run_id = os.urandom(4)
+        self._last_leader = 0
         self._stopped = False
 
     # -- client side -------------------------------------------------------
@@ -172,6 +175,9 @@ class RaftNode:
         self._inbox.put_nowait(("propose", request_id + payload))
         try:
             return await asyncio.wait_for(future, timeout)
+        except (NotLeaderError, TimeoutError):
+            metrics.proposals_failed.inc()
+            raise
         finally:
             self._proposals.pop(request_id, None)
 
@@ -213,6 +219,10 @@ class RaftNode:
 
     def transfer_leadership(self, transferee: int) -> None:
         self._inbox.put_nowait(("transfer", transferee))
+
+    @property
+    def pending_proposals(self) -> int:
+        return len(self._proposals)
 
     def status(self) -> NodeStatus:
         st = self.raw.status()
@@ -289,10 +299,15 @@ class RaftNode:
     async def _handle_ready(self, rd: Ready) -> None:
         # 1. persist: nothing below happens until the fsync has returned.
         if rd.must_sync or rd.entries or rd.snapshot is not None:
+            started = time.perf_counter()
             await asyncio.to_thread(self.storage.save, rd.hard_state, rd.entries, rd.snapshot)
+            metrics.wal_fsync_duration.observe(time.perf_counter() - started)
         elif rd.hard_state is not None:
             # Only the commit index moved: write it, no fsync to wait for.
             self.storage.save(rd.hard_state, sync=False)
+        if rd.soft_state is not None and rd.soft_state.lead and rd.soft_state.lead != self._last_leader:
+            self._last_leader = rd.soft_state.lead
+            metrics.leader_changes.inc()
         # 2. send, only now that what the messages promise is durable.
         if rd.messages and self.transport is not None:
             self.transport.send(rd.messages)
@@ -338,10 +353,13 @@ class RaftNode:
         if not run:
             return
         split = [(e.index, e.data[:_REQUEST_ID_BYTES], e.data[_REQUEST_ID_BYTES:]) for e in run]
+        started = time.perf_counter()
         if batch_apply is not None:
             results = batch_apply([(index, payload) for index, _, payload in split])
         else:
             results = [self.state_machine.apply(index, payload) for index, _, payload in split]
+        metrics.apply_duration.observe(time.perf_counter() - started)
+        metrics.proposals_committed.inc(len(split))
         for (_, request_id, _), result in zip(split, results):
             self._resolve(self._proposals, request_id, result=result)
 
@@ -352,8 +370,10 @@ class RaftNode:
         # Both steps run in a worker thread: a large store takes a while to
         # copy, and the loop must keep serving meanwhile. Nothing is applied
         # in between, since this task (the only one that applies) waits here.
+        started = time.perf_counter()
         data = await asyncio.to_thread(self.state_machine.snapshot)
         await asyncio.to_thread(self.storage.create_snapshot, applied, self.conf_state, data)
+        metrics.snapshot_duration.observe(time.perf_counter() - started)
         logger.info("node %d: snapshot at applied index %d", self.id, applied)
 
     @staticmethod

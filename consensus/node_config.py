@@ -78,7 +78,13 @@ FLAGS: tuple[Flag, ...] = (
     Flag("name", "default", "This member's name; must appear in --initial-cluster."),
     Flag("data_dir", "./data", "Directory for the WAL, snapshots and the store's database."),
     Flag("listen_client", "127.0.0.1:8000", "HOST:PORT serving the API, websockets and console."),
-    Flag("listen_peer", "127.0.0.1:2380", "HOST:PORT where other members reach this one."),
+    Flag("listen_peer", "127.0.0.1:2380", "HOST:PORT where this member listens for its peers."),
+    Flag(
+        "advertise_peer",
+        None,
+        "HOST:PORT other members dial to reach this one, when it differs from --listen-peer "
+        "(a proxy or NAT in between). Default: --listen-peer.",
+    ),
     Flag(
         "initial_cluster",
         None,
@@ -176,6 +182,7 @@ class NodeConfig:
     initial_cluster_token: str = "config-center"
     cluster_secret_file: Path | None = None
     store_auth: bool = True
+    advertise_peer: HostPort | None = None
 
     def __post_init__(self) -> None:
         _check_name("--name", self.name)
@@ -238,7 +245,16 @@ class NodeConfig:
                 f"has no member named {self.name!r} (this node's --name); "
                 f"add {self.name}={self.listen_peer}",
             )
-        if not _listener_serves(self.listen_peer, me.peer):
+        if self.advertise_peer is not None:
+            if (_normalize_host(me.peer.host), me.peer.port) != (
+                _normalize_host(self.advertise_peer.host), self.advertise_peer.port,
+            ):
+                raise NodeConfigError(
+                    "--initial-cluster",
+                    f"lists {me.name!r} at {me.peer} but --advertise-peer is {self.advertise_peer}; "
+                    "they must name the same address",
+                )
+        elif not _listener_serves(self.listen_peer, me.peer):
             raise NodeConfigError(
                 "--initial-cluster",
                 f"lists {me.name!r} at {me.peer} but --listen-peer is {self.listen_peer}; "
@@ -301,9 +317,13 @@ def parse_node_config(
             raise NodeConfigError("--data-dir", "contains a NUL character")
         listen_client = _parse_host_port("--listen-client", raw["listen_client"])
         listen_peer = _parse_host_port("--listen-peer", raw["listen_peer"])
+        advertise_peer = (
+            None if raw["advertise_peer"] is None
+            else _parse_host_port("--advertise-peer", raw["advertise_peer"])
+        )
         cluster_text = raw["initial_cluster"]
         if cluster_text is None:
-            initial_cluster: tuple[Member, ...] = (Member(name, listen_peer),)
+            initial_cluster: tuple[Member, ...] = (Member(name, advertise_peer or listen_peer),)
         else:
             initial_cluster = _parse_initial_cluster(cluster_text)
         state_text = raw["initial_cluster_state"]
@@ -326,6 +346,7 @@ def parse_node_config(
             initial_cluster_token=_parse_token(raw["initial_cluster_token"]),
             cluster_secret_file=_parse_optional_path("--cluster-secret-file", raw["cluster_secret_file"]),
             store_auth=_parse_on_off("--store-auth", raw["store_auth"]),
+            advertise_peer=advertise_peer,
         )
     except NodeConfigError as error:
         env = from_env.get(error.flag)

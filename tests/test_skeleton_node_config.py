@@ -60,6 +60,7 @@ def test_every_flag_has_an_environment_variable():
         "CONFIG_CENTER_DATA_DIR",
         "CONFIG_CENTER_LISTEN_CLIENT",
         "CONFIG_CENTER_LISTEN_PEER",
+        "CONFIG_CENTER_ADVERTISE_PEER",
         "CONFIG_CENTER_INITIAL_CLUSTER",
         "CONFIG_CENTER_INITIAL_CLUSTER_STATE",
         "CONFIG_CENTER_HEARTBEAT_MS",
@@ -214,3 +215,17 @@ def test_store_auth_is_on_by_default_and_can_be_turned_off():
     assert parse_node_config({}, {}).store_auth is True
     assert parse_node_config({"store_auth": "off"}, {}).store_auth is False
     assert parse_node_config({}, {"CONFIG_CENTER_STORE_AUTH": "OFF"}).store_auth is False
+
+
+def test_an_advertised_peer_address_must_be_the_members_entry_in_the_initial_cluster():
+    config = parse_node_config(
+        {"name": "a", "listen_peer": "127.0.0.1:2390", "advertise_peer": "127.0.0.1:3390",
+         "initial_cluster": "a=127.0.0.1:3390,b=127.0.0.1:3391"}, {},
+    )
+    assert config.member.peer == HostPort("127.0.0.1", 3390)
+    with pytest.raises(NodeConfigError) as caught:
+        parse_node_config(
+            {"name": "a", "listen_peer": "127.0.0.1:2390", "advertise_peer": "127.0.0.1:3390",
+             "initial_cluster": "a=127.0.0.1:2390,b=127.0.0.1:3391"}, {},
+        )
+    assert caught.value.flag == "--initial-cluster" and "--advertise-peer" in str(caught.value)
