@@ -39,6 +39,11 @@ from consensus.raft.messages import (
 
 _MAX_UINT64 = (1 << 64) - 1
 _MESSAGE_FIELDS = 12
+_ONLY_INT = {int}
+# Lookups by exact int (callers check ``type(x) is int`` first: True == 1 in a dict).
+_MESSAGE_TYPES = {int(t): t for t in MessageType if t not in LOCAL_MESSAGES}
+_LOCAL_TYPES = frozenset(int(t) for t in LOCAL_MESSAGES)
+_ENTRY_TYPES = {int(t): t for t in EntryType}
 _ARRAY_HEADER = msgpack.Packer().pack_array_header
 
 
@@ -119,27 +124,34 @@ def decode_message_fields(item: object) -> Message:
     if type(item) is not tuple or len(item) != _MESSAGE_FIELDS:
         raise CodecError(f"a message must be an array of {_MESSAGE_FIELDS} fields")
     (mtype, to, frm, term, log_term, index, entries, commit, snap, reject, reject_hint, context) = item
-    try:
-        message_type = MessageType(_uint(mtype, "type"))
-    except ValueError:
-        raise CodecError(f"unknown message type {mtype!r}") from None
-    if message_type in LOCAL_MESSAGES:
-        raise CodecError(f"local message type {message_type.name} received from the network")
+    numbers = (to, frm, term, log_term, index, commit, reject_hint)
+    # Fast path first (this runs once per message); _uint names the culprit.
+    # msgpack cannot hold an integer above 2**64 - 1, so only the sign is left to check.
+    if set(map(type, numbers)) != _ONLY_INT or min(numbers) < 0:
+        for name, value in zip(("to", "frm", "term", "log_term", "index", "commit", "reject_hint"), numbers):
+            _uint(value, name)
+    message_type = _MESSAGE_TYPES.get(mtype) if type(mtype) is int else None
+    if message_type is None:
+        if type(mtype) is int and mtype in _LOCAL_TYPES:
+            raise CodecError(f"local message type {MessageType(mtype).name} received from the network")
+        raise CodecError(f"unknown message type {mtype!r:.40}")
     if type(reject) is not bool:
         raise CodecError("reject must be a boolean")
+    if type(context) is not bytes:
+        raise CodecError(f"context must be bytes, got {type(context).__name__}")
     return Message(
-        type=message_type,
-        to=_uint(to, "to"),
-        frm=_uint(frm, "frm"),
-        term=_uint(term, "term"),
-        log_term=_uint(log_term, "log_term"),
-        index=_uint(index, "index"),
-        entries=_entries(entries),
-        commit=_uint(commit, "commit"),
-        snapshot=None if snap is None else _snapshot(snap),
-        reject=reject,
-        reject_hint=_uint(reject_hint, "reject_hint"),
-        context=_bytes(context, "context"),
+        message_type,
+        to,
+        frm,
+        term,
+        log_term,
+        index,
+        () if entries == () else _entries(entries),
+        commit,
+        None if snap is None else _snapshot(snap),
+        reject,
+        reject_hint,
+        context,
     )
 
 
@@ -147,15 +159,20 @@ def _entries(value: object) -> tuple[Entry, ...]:
     if type(value) is not tuple:
         raise CodecError("entries must be an array")
     entries = []
+    append = entries.append
     for item in value:
         if type(item) is not tuple or len(item) != 4:
             raise CodecError("an entry must be an array [term, index, type, data]")
         term, index, etype, data = item
-        try:
-            entry_type = EntryType(_uint(etype, "entry type"))
-        except ValueError:
-            raise CodecError(f"unknown entry type {etype!r}") from None
-        entries.append(Entry(_uint(term, "entry term"), _uint(index, "entry index"), entry_type, _bytes(data, "entry data")))
+        entry_type = _ENTRY_TYPES.get(etype) if type(etype) is int else None
+        if entry_type is None:
+            raise CodecError(f"unknown entry type {etype!r:.40}")
+        if type(term) is not int or type(index) is not int or term < 0 or index < 0:
+            _uint(term, "entry term")
+            _uint(index, "entry index")
+        if type(data) is not bytes:
+            raise CodecError(f"entry data must be bytes, got {type(data).__name__}")
+        append(Entry(term, index, entry_type, data))
     return tuple(entries)
 
 

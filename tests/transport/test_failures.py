@@ -219,3 +219,31 @@ def test_set_peer_moves_a_peer_to_its_new_address():
         await close_all([a, b_new])
 
     run(body())
+
+
+def test_a_peer_that_stops_answering_pings_is_redialed():
+    async def body():
+        mute = await RawListener(node_id=2).start()  # handshakes, reads, never answers a ping
+        a = await Member(1, ping_interval=0.05, dead_peer_timeout=0.2).start()
+        a.transport.set_peer(2, "127.0.0.1", mute.port)
+        await eventually(lambda: mute.connections >= 2, what="a to give up on the mute connection and redial")
+        assert 2 in a.unreachable
+        await a.transport.close()
+        await mute.stop()
+
+    run(body())
+
+
+def test_the_listener_closes_a_silent_inbound_connection():
+    async def body():
+        (b,) = await cluster(2, ping_interval=0.05, dead_peer_timeout=0.2)
+        b.transport.set_peer(1, "127.0.0.1", 1)
+        conn, result = await raw_dial(b.port, node_id=1, peer_id=2)
+        assert b"welcome" in bytes(result[1])
+        start = asyncio.get_running_loop().time()
+        assert await conn.closed_by_peer(timeout=2)  # no ping, no message: presumed dead
+        assert asyncio.get_running_loop().time() - start < 1
+        conn.close()
+        await b.transport.close()
+
+    run(body())
