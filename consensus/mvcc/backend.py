@@ -73,6 +73,12 @@ CREATE TABLE IF NOT EXISTS meta (
     stored_bytes INTEGER NOT NULL,
     compaction_batch INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS auth (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (kind, name)
+) WITHOUT ROWID;
 """
 
 _KV_COLUMNS = "rev, key, value, create_revision, mod_revision, version, lease, tombstone"
@@ -323,6 +329,18 @@ class Backend:
     def delete_lease(self, lease_id: int) -> None:
         self.conn.execute("DELETE FROM lease WHERE id = ?", (lease_id,))
 
+    # -- auth --------------------------------------------------------------------------
+
+    def auth_records(self) -> list[tuple[str, str, bytes]]:
+        """Every ``(kind, name, data)`` row of the auth state."""
+        return self.conn.execute("SELECT kind, name, data FROM auth ORDER BY kind, name").fetchall()
+
+    def put_auth_record(self, kind: str, name: str, data: bytes) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO auth (kind, name, data) VALUES (?, ?, ?)", (kind, name, data))
+
+    def delete_auth_record(self, kind: str, name: str) -> None:
+        self.conn.execute("DELETE FROM auth WHERE kind = ? AND name = ?", (kind, name))
+
     # -- size, snapshot, restore ----------------------------------------------------------
 
     def file_bytes(self) -> int:
@@ -369,6 +387,8 @@ class Backend:
                 src.backup(self.conn)
             finally:
                 src.close()
+        # A snapshot from a member that predates a table lacks it.
+        self.conn.executescript(_SCHEMA)
 
 
 def _configure(conn: sqlite3.Connection) -> None:

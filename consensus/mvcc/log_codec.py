@@ -7,6 +7,9 @@ trailing fields that hold their default value left out (a plain put is
 ``[1, 2, key, value]``). A txn's compares and ops are nested arrays of the
 same shape without the format number. Enums travel as their ints.
 
+Auth commands (``consensus.auth.commands``) travel the same way, tags 16
+and up: their fields are plain values, never a password.
+
 Decoding is strict — wrong types, unknown tags, enum values out of range or
 extra fields raise ``InvalidRequestError`` — because a decoded entry is
 applied on every member: a malformed one must fail the same way everywhere.
@@ -18,6 +21,21 @@ from dataclasses import fields
 from typing import Any
 
 import msgpack
+
+from consensus.auth.commands import (
+    AddRole,
+    AddUser,
+    BootstrapRoot,
+    ChangePassword,
+    DeleteRole,
+    DeleteUser,
+    DisableAuth,
+    EnableAuth,
+    GrantPermission,
+    GrantRole,
+    RevokePermission,
+    RevokeRole,
+)
 
 from .api import (
     Compare,
@@ -47,6 +65,18 @@ _TAGS: dict[type, int] = {
     CompactionRequest: 5,
     LeaseGrantRequest: 6,
     LeaseRevokeRequest: 7,
+    EnableAuth: 16,
+    DisableAuth: 17,
+    AddUser: 18,
+    DeleteUser: 19,
+    ChangePassword: 20,
+    GrantRole: 21,
+    RevokeRole: 22,
+    AddRole: 23,
+    DeleteRole: 24,
+    GrantPermission: 25,
+    RevokePermission: 26,
+    BootstrapRoot: 27,
 }
 _TYPES = {tag: cls for cls, tag in _TAGS.items()}
 _ENUMS: dict[tuple[type, str], type] = {

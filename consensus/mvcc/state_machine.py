@@ -2,7 +2,9 @@
 entries to (layer 5 of ARCHITECTURE.md).
 
 ``StoreStateMachine`` ties the MVCC store (``kv_store``), the leases
-(``lessor``), the request semantics (``applier``) and the SQLite database
+(``lessor``), the request semantics (``applier``), the auth state
+(``consensus.auth.auth_store``: users, roles, the enabled flag — auth
+commands go to it instead of the applier) and the SQLite database
 (``backend``) together, and owns the one rule that makes replay safe: every
 apply — of one entry, or of a batch of consecutive entries — is one backend
 transaction that also records the last entry's index as ``applied_index``.
@@ -47,6 +49,10 @@ import logging
 import threading
 from pathlib import Path
 from typing import Callable, Sequence
+
+from consensus.auth.auth_state import AuthState
+from consensus.auth.auth_store import AuthStore
+from consensus.auth.commands import AuthCommand
 
 from .api import (
     CompactedError,
@@ -155,6 +161,7 @@ class StoreStateMachine:
         self._store = KVStore(self._backend, self._lessor, self._meta)
         self._store.rebuild()
         self._applier = Applier(self._store, self._lessor, self._limits)
+        self._auth = AuthStore.load(self._backend)
 
     def close(self) -> None:
         with self._lock:
@@ -178,6 +185,11 @@ class StoreStateMachine:
         """The revision compacted at; -1 before the first compaction (etcd's
         ``compactMainRev``, which HashKV reports as such)."""
         return self._meta.compact_revision
+
+    @property
+    def auth_state(self) -> AuthState:
+        """The committed auth state (immutable; read it without the lock)."""
+        return self._auth.state
 
     @property
     def db_size_bytes(self) -> int:
@@ -240,7 +252,7 @@ class StoreStateMachine:
         all again."""
         with self._lock:
             self._check_running()
-            meta, backend, store = self._meta, self._backend, self._store
+            meta, backend, store, auth = self._meta, self._backend, self._store, self._auth
             apply_request, compaction_step = self._applier.apply, store.compaction_step
             changes = store.changes
             events = _BatchEvents(store) if self._listeners else None
@@ -260,7 +272,10 @@ class StoreStateMachine:
                         decoded = self._decoded(request)
                         if events is not None and isinstance(decoded, CompactionRequest):
                             events.fetch()  # the compaction may delete their prev_kv rows
-                        result = apply_request(index, decoded)
+                        if isinstance(decoded, AuthCommand):
+                            result = auth.apply(decoded, meta.revision)  # refuses before it writes
+                        else:
+                            result = apply_request(index, decoded)
                     except StoreError as exc:
                         if store.dirty:
                             raise RuntimeError(f"request refused after it wrote: {exc!r}") from exc
@@ -276,8 +291,10 @@ class StoreStateMachine:
                     events.fetch()
                 backend.write_meta(meta)
                 backend.commit()
+                auth.publish()
             except BaseException as exc:
                 backend.rollback()
+                auth.discard()
                 self._stopped = exc
                 logger.exception("applying entry %d failed; the state machine stops (entries %d to %d of the batch"
                                  " are rolled back)", index, first, index)
