@@ -130,7 +130,23 @@ def base64_decode(text: str) -> bytes:
     for ``encoding/json``: CR and LF are skipped, unused low bits of the last
     character are ignored, and an error names the offset Go names (the bad
     character, the start of an unfinished group, or what follows the padding).
+
+    Well-formed text (whole groups of four, padding only at the end, no
+    CR/LF) is decoded by ``binascii`` in strict mode, which then accepts
+    exactly what Go accepts and also ignores unused low bits; anything else
+    goes through the character-by-character reading below, which names Go's
+    error offset. (That reading alone took ~0.8 s of the event loop for a
+    1 MB value.)
     """
+    if not len(text) % 4 and "=" not in text[:-2] and "\n" not in text and "\r" not in text:
+        try:
+            return binascii.a2b_base64(text, strict_mode=True)
+        except (binascii.Error, ValueError):
+            pass  # not well-formed: the reading below finds Go's error (or the value)
+    return _base64_decode_like_go(text)
+
+
+def _base64_decode_like_go(text: str) -> bytes:
     out = bytearray()
     si, n = 0, len(text)
     while si < n:

@@ -54,3 +54,16 @@ def syntax_error(text: str, error: json.JSONDecodeError) -> RequestDecodeError:
     elif error.msg.startswith("Expecting ',' delimiter"):
         where = "after object key:value pair" if "{" in text else "after array element"
     return RequestDecodeError(f"invalid character {char!r} {where}")
+
+
+def body_syntax_error(text: str, error: json.JSONDecodeError) -> RequestDecodeError:
+    """Go's error for a request *body* that is not JSON. The gateway reads a
+    body with a ``json.Decoder``, which reports a value cut short by the end
+    of the body as "unexpected EOF" (``syntax_error`` words it as
+    ``json.Unmarshal`` does, right for a quoted number's contents)."""
+    rest = text[error.pos:]
+    if not rest or rest == "-" or error.msg.startswith("Unterminated string") or any(
+        word.startswith(rest) for word in ("true", "false", "null")
+    ):
+        return RequestDecodeError("unexpected EOF")
+    return syntax_error(text, error)

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from consensus.mvcc.json_codec.errors import RequestDecodeError
-from consensus.mvcc.json_codec.go_json import RawNumber, syntax_error, type_error
+from consensus.mvcc.json_codec.go_json import RawNumber, body_syntax_error, type_error
 from consensus.mvcc.json_codec.messages import decode_message, encode_message
 from consensus.mvcc.json_codec.paths import UNARY_REQUEST_TYPE, kind_of, resolve_kind
 from consensus.mvcc.json_codec.streams import (
@@ -35,7 +35,7 @@ def parse_body(raw: bytes | str, kind: str = "range") -> dict:
     try:
         value, _end = decoder.raw_decode(stripped)
     except json.JSONDecodeError as error:
-        raise syntax_error(stripped, error).for_kind(kind) from None
+        raise body_syntax_error(stripped, error).for_kind(kind) from None
     if not isinstance(value, dict):
         raise type_error(value, "map[string]json.RawMessage").for_kind(kind)
     return value
