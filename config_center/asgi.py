@@ -1,4 +1,11 @@
-"""The ASGI application daphne serves: HTTP goes to Django, websockets to Channels.
+"""The ASGI application daphne serves.
+
+- HTTP under ``/v3/``: the store's etcd v3 JSON gateway
+  (``consensus.gateway.GatewayApp``), straight from daphne with no Django
+  in between: it is the store's hot path, and Django's request handling
+  would cost more than the whole gateway request does;
+- every other HTTP request: Django;
+- websockets: Channels.
 
 ``get_asgi_application()`` runs first: it sets Django up, so the consumer modules
 imported by the routing can safely import models and settings.
@@ -17,8 +24,19 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from config_center.routing import websocket_urlpatterns  # noqa: E402
+from consensus.gateway import GatewayApp  # noqa: E402
+from consensus.gateway.raw_post_bodies import skip_post_form_parsing  # noqa: E402
+from consensus.member import local_store  # noqa: E402
 
-application = ProtocolTypeRouter(
+GATEWAY_PREFIX = "/v3/"
+
+# daphne hands bodies on raw; Twisted's form parsing of every POST is waste
+# (the largest single cost of a gateway put, see the module it lives in).
+skip_post_form_parsing()
+
+store_gateway = GatewayApp(local_store)
+
+django_application = ProtocolTypeRouter(
     {
         # The console needs a handful of static files and a node has no separate
         # web server in front of it, so Django's staticfiles handler serves them
@@ -27,3 +45,12 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
+
+
+async def application(scope, receive, send):
+    """``/v3/...`` HTTP requests to the gateway, everything else to Django
+    and Channels."""
+    if scope["type"] == "http" and scope["path"].startswith(GATEWAY_PREFIX):
+        await store_gateway(scope, receive, send)
+    else:
+        await django_application(scope, receive, send)

@@ -28,6 +28,9 @@ from .api import (
     CompactionResponse,
     DeleteRangeRequest,
     DeleteRangeResponse,
+    HashKVRequest,
+    HashKVResponse,
+    HashResponse,
     LeaseGrantRequest,
     LeaseGrantResponse,
     LeaseKeepAliveRequest,
@@ -169,7 +172,13 @@ class ReplicatedStore:
         return self.machine.range(request)
 
     async def lease_keepalive(self, request: LeaseKeepAliveRequest) -> LeaseKeepAliveResponse:
-        if not self.node.is_leader:
+        # The clock counts deadlines only once it has been promoted, which
+        # run_lease_expiry does up to one check interval after this member
+        # won its election: a keep-alive in between takes up the lease duties
+        # at once (the clock refused it with a RuntimeError before).
+        if self.node.is_leader and not self.clock.is_leader:
+            self.check_leases_once()
+        if not self.node.is_leader or not self.clock.is_leader:
             raise NotLeaderError("lease keep-alives are served by the leader", self.node.status().leader)
         ttl = self.clock.keepalive(request.ID, self.now())
         return LeaseKeepAliveResponse(header=self._header(), ID=request.ID, TTL=ttl)
@@ -183,9 +192,29 @@ class ReplicatedStore:
         await self.node.read_index()
         return self.machine.lease_leases()
 
+    async def hash(self) -> HashResponse:
+        """etcd's ``Hash``, answered with this member's KV hash at its
+        current revision (``StoreStateMachine.hash_kv``), not a hash of the
+        database file as etcd's is. Local, like etcd's: no ReadIndex."""
+        kv = self.machine.hash_kv(0)
+        return HashResponse(header=kv.header, hash=kv.hash)
+
+    async def hash_kv(self, request: HashKVRequest) -> HashKVResponse:
+        """etcd's ``HashKV`` at ``request.revision`` (0: the current one),
+        read linearizably: after a ReadIndex, so a member that is behind
+        first applies what was committed when the call was made. Raises
+        ``CompactedError`` / ``FutureRevisionError`` as etcd does."""
+        await self.node.read_index()
+        return self.machine.hash_kv(request.revision)
+
     def watch(self, request: WatchCreateRequest):
         """A watcher on this member's hub (see ``watch_hub``)."""
         return self.hub.watch(request)
+
+    def header(self) -> ResponseHeader:
+        """A response header for this member now: its ID, its Raft term and
+        the store's current revision."""
+        return self._header()
 
     def _header(self) -> ResponseHeader:
         status = self.node.status()

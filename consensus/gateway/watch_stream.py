@@ -1,0 +1,271 @@
+"""``POST /v3/watch``: a watch stream over HTTP, as etcd 3.4.23's gateway
+serves it.
+
+The body holds one or more watch requests (``request_stream``), each
+``{"create_request": ...}``, ``{"cancel_request": {"watch_id": N}}`` or
+``{"progress_request": {}}``; the response is a stream of
+``{"result": WatchResponse}`` lines, each sent as its own HTTP chunk, until
+the client closes the connection. What etcd does, checked with curl against
+3.4.23, and so this does:
+
+- nothing at all — not even the status line — is sent until there is a
+  first response: a body with no request, or only ``{}`` (a request naming
+  none of the three, which etcd ignores), gets no answer until the client
+  gives up;
+- a create request is answered ``created`` (header revision = the store's
+  revision, ``watch_id`` the stream's ID for it); its events follow, one
+  response per revision; a compacted start revision gets the canceled
+  response with ``compact_revision`` right after ``created``;
+- a refused create request (empty range, an ID already used in the
+  stream, or refused by the ``Authorizer``) is answered ``created`` and
+  ``canceled`` with ``watch_id`` -1 and the reason; a refusal by the
+  authorizer reads like a gRPC status, e.g. "rpc error: code =
+  PermissionDenied desc = etcdserver: permission denied";
+- a cancel request for a watch of the stream is answered with
+  ``canceled`` for its ID (after the events already on their way); one for
+  an unknown ID with nothing;
+- a progress request is answered with a response for ``watch_id`` -1
+  whose header revision is the store's revision;
+- the stream ends only when the client goes away; the watches are then
+  cancelled in the hub at once, so the member forgets them.
+
+Watch IDs are per stream, as in etcd (each stream numbers its watches from
+0, skipping IDs in use; a requested ID is taken as is unless the stream
+already uses it). The hub's IDs are unique per member, so this module keeps
+the stream's IDs and rewrites the ``watch_id`` of each response.
+
+Deliberate difference: a progress response is sent only once every watch of
+the stream is caught up and everything queued before it has been written
+(etcd 3.5's rule). etcd 3.4.23 answers at once, also while a watch is still
+replaying history, and the revision it then reports is one whose events
+that watch has not received yet — a client resuming from it would skip
+them.
+
+Flow: one task per watch takes its responses (``Watcher.next``) and puts
+them in one bounded queue; one writer takes from the queue and sends. A
+client that does not read leaves the queue full, the watches' buffers fill,
+and the hub's slow-watcher handling takes over (its buffer bound holds; it
+never skips an event). daphne's write buffer below the ASGI ``send`` has no
+bound of its own.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import logging
+from typing import Any, Awaitable, Callable
+
+from consensus.mvcc.api import WatchCancelRequest, WatchCreateRequest, WatchResponse
+from consensus.mvcc.json_codec import RequestDecodeError, request_from_json, stream_item
+from consensus.mvcc.json_codec.messages import lookup
+from consensus.mvcc.json_codec.streams import WATCH_REQUESTS
+from consensus.mvcc.watch_hub import DUPLICATE_ID_REASON, INVALID_WATCH_ID
+from consensus.mvcc.watcher import WatchClosed, Watcher, WatcherState
+
+from .authorization import Authorizer
+from .errors import StoreNotRunningError, as_store_error, dumps, error_response, grpc_reason, internal_error
+from .request_stream import StreamRequests
+
+logger = logging.getLogger(__name__)
+
+KIND = "watch"
+# Responses waiting for the writer, all watches of a stream together.
+QUEUE_RESPONSES = 64
+# How often a deferred progress request is looked at again when nothing
+# else is being written.
+PROGRESS_RECHECK_S = 0.1
+
+_JSON: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
+_JSON_OK = [*_JSON, (b"grpc-metadata-content-type", b"application/grpc")]
+_PROGRESS = object()  # queued for a progress request, in order with the responses
+
+
+def decode_watch_request(obj: dict) -> Any:
+    """The request a ``/v3/watch`` value holds; ``None`` for one naming
+    none of create / cancel / progress (etcd ignores it)."""
+    if not any(lookup(obj, name)[1] is not None for name, _ in WATCH_REQUESTS):
+        return None
+    return request_from_json(KIND, obj)
+
+
+async def serve_watch(
+    *, body: bytes, store_provider: Callable[[], Any], authorizer: Authorizer, token: str | None,
+    receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]], timeout: float,
+) -> None:
+    """Answer one ``/v3/watch`` request whose body is ``body``; returns when
+    the client has gone (or the first request was refused outright)."""
+    requests = StreamRequests(body, decode_watch_request)
+    try:
+        _present, first = requests.first()  # None: no request, or one asking for nothing
+        store = store_provider()
+        if store is None:
+            raise StoreNotRunningError()
+    except RequestDecodeError as error:
+        await _respond_error(send, error)
+        return
+    except StoreNotRunningError as error:
+        await _respond_error(send, error)
+        return
+    session = WatchSession(store, authorizer, token, send, timeout)
+    await session.run(itertools.chain((first,) if first is not None else (), requests), receive)
+
+
+async def _respond_error(send, error) -> None:
+    status, payload = error_response(error)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*_JSON, (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class WatchSession:
+    """The watches of one ``/v3/watch`` stream (module docstring)."""
+
+    def __init__(self, store: Any, authorizer: Authorizer, token: str | None, send, timeout: float) -> None:
+        self.store = store
+        self.authorizer = authorizer
+        self.token = token
+        self.send = send
+        self.timeout = timeout
+        self.watches: dict[int, Watcher] = {}  # the stream's watch ID -> the hub's watcher
+        self._next_id = 0
+        self._pumps: set[asyncio.Task] = set()
+        self._queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_RESPONSES)
+        self._holding = 0  # pumps holding a response they could not queue yet
+        self._progress_due = 0
+        self._started = False
+
+    async def run(self, requests, receive) -> None:
+        """Handle ``requests`` in order, write responses until the client
+        disconnects, then cancel every watch of the stream in the hub."""
+        writer = asyncio.create_task(self._write(), name="watch-stream-writer")
+        handler = asyncio.create_task(self._handle_all(requests), name="watch-stream-requests")
+        gone = asyncio.create_task(_until_disconnect(receive), name="watch-stream-disconnect")
+        try:
+            done, _ = await asyncio.wait({writer, gone}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is writer and not task.cancelled() and task.exception() is not None:
+                    logger.error("watch stream writer failed", exc_info=task.exception())
+        finally:
+            tasks = [writer, handler, gone, *self._pumps]
+            for task in tasks:
+                task.cancel()
+            for watcher in list(self.watches.values()):
+                watcher.cancel()  # the hub forgets it now, not when the task ends
+            self.watches.clear()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- requests ------------------------------------------------------------------------
+
+    async def _handle_all(self, requests) -> None:
+        for request in requests:
+            if isinstance(request, WatchCreateRequest):
+                await self._create(request)
+            elif isinstance(request, WatchCancelRequest):
+                watcher = self.watches.get(request.watch_id)
+                if watcher is not None:
+                    watcher.cancel()  # its task delivers the canceled response
+            else:
+                await self._queue.put(_PROGRESS)
+
+    async def _create(self, request: WatchCreateRequest) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                user = await self.authorizer.authenticate(self.token)
+            self.authorizer.authorize(user, KIND, request)
+        except Exception as exc:
+            error = as_store_error(exc) or internal_error(exc, "authorizing a watch")
+            await self._queue.put(self._refusal(grpc_reason(error)))
+            return
+        local_id = request.watch_id
+        if local_id == 0:
+            while self._next_id in self.watches:
+                self._next_id += 1
+            local_id = self._next_id
+            self._next_id += 1
+        elif local_id in self.watches:
+            await self._queue.put(self._refusal(DUPLICATE_ID_REASON))
+            return
+        # The hub numbers the member's watches; this stream keeps its own IDs.
+        watcher = self.store.watch(dataclasses.replace(request, watch_id=0))
+        created = watcher.poll()
+        if watcher.id == INVALID_WATCH_ID:  # refused by the hub: its only response
+            await self._queue.put(created)
+            return
+        self.watches[local_id] = watcher
+        await self._queue.put(_renumber(created, local_id))
+        pump = asyncio.create_task(self._pump(local_id, watcher), name=f"watch-stream-{local_id}")
+        self._pumps.add(pump)
+        pump.add_done_callback(self._pumps.discard)
+
+    def _refusal(self, reason: str) -> WatchResponse:
+        return WatchResponse(
+            header=self.store.header(), watch_id=INVALID_WATCH_ID, created=True, canceled=True, cancel_reason=reason,
+        )
+
+    async def _pump(self, local_id: int, watcher: Watcher) -> None:
+        """Move ``watcher``'s responses to the queue until its last one."""
+        try:
+            while not watcher.done:
+                try:
+                    response = await watcher.next()
+                except WatchClosed:
+                    break
+                self._holding += 1
+                try:
+                    await self._queue.put(_renumber(response, local_id))
+                finally:
+                    self._holding -= 1
+        finally:
+            if self.watches.get(local_id) is watcher:
+                del self.watches[local_id]  # the ID is free again, as in etcd
+
+    # -- writing -----------------------------------------------------------------------
+
+    async def _write(self) -> None:
+        queue = self._queue
+        while True:
+            if self._progress_due:
+                try:
+                    async with asyncio.timeout(PROGRESS_RECHECK_S):
+                        item = await queue.get()
+                except TimeoutError:
+                    item = None
+            else:
+                item = await queue.get()
+            if item is _PROGRESS:
+                self._progress_due += 1
+            elif item is not None:
+                await self._emit(item)
+            if self._progress_due and self._caught_up():
+                due, self._progress_due = self._progress_due, 0
+                for _ in range(due):
+                    await self._emit(WatchResponse(header=self.store.header(), watch_id=INVALID_WATCH_ID))
+
+    def _caught_up(self) -> bool:
+        """Every watch of the stream has every event up to the store's
+        revision, and all of it has been written."""
+        if self._holding or not self._queue.empty():
+            return False
+        return all(
+            watcher.state is WatcherState.SYNCED and watcher.buffered_responses == 0
+            for watcher in self.watches.values()
+        )
+
+    async def _emit(self, response: WatchResponse) -> None:
+        if not self._started:
+            self._started = True
+            await self.send({"type": "http.response.start", "status": 200, "headers": _JSON_OK})
+        line = dumps(stream_item(response)) + b"\n"
+        await self.send({"type": "http.response.body", "body": line, "more_body": True})
+
+
+def _renumber(response: WatchResponse, local_id: int) -> WatchResponse:
+    if response.watch_id == local_id:
+        return response
+    return dataclasses.replace(response, watch_id=local_id)
+
+
+async def _until_disconnect(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
