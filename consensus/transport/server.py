@@ -27,6 +27,7 @@ from typing import Callable
 from consensus.raft.messages import Message
 
 from .codec import CodecError, decode_batch
+from .discovery import Lookup, answer_discovery, is_discover
 from .frames import HANDSHAKE_MAX_FRAME, HEADER_SIZE, FrameError, FrameKind
 from .handshake import NONCE_SIZE, HandshakeError, HandshakeRefused, Identity, ListenerHandshake
 from .log_limit import RateLimitedLog
@@ -54,6 +55,7 @@ class PeerListener:
         counters: Callable[[int], PeerCounters | None],
         deliver: Callable[[Message], None],
         log: RateLimitedLog,
+        lookup_member: Lookup | None = None,
     ) -> None:
         self._identity = identity
         self._options = options
@@ -61,6 +63,7 @@ class PeerListener:
         self._counters = counters
         self._deliver = deliver
         self._log = log
+        self._lookup_member = lookup_member
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task] = set()
         self._by_peer: dict[int, asyncio.Task] = {}
@@ -110,7 +113,15 @@ class PeerListener:
         stream = FramedStream(reader, writer, HANDSHAKE_MAX_FRAME)
         peer_id = None
         try:
-            peer_id = await self._handshake(stream)
+            async with asyncio.timeout(self._options.handshake_timeout):
+                first = await _handshake_frame(stream)
+            if is_discover(first):
+                # A member joining after ``member add`` asks for its ID.
+                url = await answer_discovery(stream, first, secret=self._identity.secret,
+                                             lookup=self._lookup_member, timeout=self._options.handshake_timeout)
+                logger.info("told the member joining from %s its ID (peer URL %s)", stream.peername, url)
+                return
+            peer_id = await self._handshake(stream, first)
             older = self._by_peer.get(peer_id)
             if older is not None:
                 older.cancel()
@@ -133,13 +144,13 @@ class PeerListener:
             self._handlers.discard(task)
             stream.abort()
 
-    async def _handshake(self, stream: FramedStream) -> int:
+    async def _handshake(self, stream: FramedStream, first) -> int:
         me = self._identity
         handshake = ListenerHandshake(secret=me.secret, cluster_id=me.cluster_id, node_id=me.node_id,
                                       is_peer=self._is_peer, nonce=secrets.token_bytes(NONCE_SIZE))
         try:
             async with asyncio.timeout(self._options.handshake_timeout):
-                stream.write_frame(FrameKind.HANDSHAKE, handshake.on_hello(await _handshake_frame(stream)))
+                stream.write_frame(FrameKind.HANDSHAKE, handshake.on_hello(first))
                 await stream.drain()
                 stream.write_frame(FrameKind.HANDSHAKE, handshake.on_proof(await _handshake_frame(stream)))
                 await stream.drain()

@@ -23,6 +23,7 @@ from .handshake import Identity
 from .log_limit import RateLimitedLog
 from .frames import DEFAULT_MAX_FRAME
 from .options import TransportOptions
+from .discovery import Lookup
 from .peer import PeerSender
 from .server import PeerListener
 from .snapshot_stream import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_SNAPSHOT, snapshot_header
@@ -56,6 +57,10 @@ class PeerTransport:
     same one; 32 random bytes are plenty) and ``cluster_id`` keeps members of
     different clusters apart; see ``handshake``. The limits and timings are
     explained on :class:`TransportOptions`; ``rng`` only jitters reconnects.
+
+    ``lookup_member(peer_url)``: (member id, cluster id) of the member added
+    with that peer URL, or None; answers members joining after ``member
+    add`` (see ``discovery``). Without it such requests are refused.
     """
 
     def __init__(
@@ -79,6 +84,7 @@ class PeerTransport:
         backoff_initial: float = 0.05,
         backoff_max: float = 1.0,
         rng: random.Random | None = None,
+        lookup_member: Lookup | None = None,
     ) -> None:
         self._identity = Identity(node_id, cluster_id, secret)
         self._options = TransportOptions(
@@ -112,6 +118,7 @@ class PeerTransport:
             counters=self._counters.get,
             deliver=deliver,
             log=self._log,
+            lookup_member=lookup_member,
         )
         self._started = False
 

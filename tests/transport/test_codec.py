@@ -52,6 +52,7 @@ messages = st.builds(
 )
 
 
+@settings(deadline=None)  # no timing flakes on a loaded machine
 @given(st.lists(messages, max_size=8))
 def test_batch_round_trip_is_exact(batch):
     decoded = decode_batch(encode_batch(batch))
@@ -61,6 +62,7 @@ def test_batch_round_trip_is_exact(batch):
         assert all(type(e) is Entry for e in after.entries)
 
 
+@settings(deadline=None)
 @given(messages)
 def test_message_round_trip_is_exact(message):
     assert decode_message(encode_message(message)) == message
@@ -81,7 +83,7 @@ def test_local_messages_never_go_on_the_wire(local):
         decode_batch(forged)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_random_bytes_raise_codec_error_or_decode(data):
     try:
@@ -99,7 +101,7 @@ msgpack_values = st.recursive(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(msgpack_values)
 def test_wrongly_shaped_msgpack_raises_codec_error_only(value):
     data = msgpack.packb(value, use_bin_type=True)

@@ -68,7 +68,8 @@ def test_everything_queued_goes_out_in_one_frame():
 
 
 def test_round_trips_are_not_delayed():
-    # Nagle plus delayed ACKs would cost ~40 ms per exchange; 200 exchanges must be quick.
+    # Each message is written as soon as it is sent: a writer that waited to
+    # batch (or Nagle with delayed ACKs) would cost tens of ms per exchange.
     async def body():
         a, b = await cluster(1, 2)
         done = asyncio.Event()
@@ -86,7 +87,7 @@ def test_round_trips_are_not_delayed():
         a.transport.send([heartbeat(1, 2, commit=1)])
         await asyncio.wait_for(done.wait(), 5)
         elapsed = asyncio.get_running_loop().time() - start
-        assert elapsed < 2.0, f"200 round trips took {elapsed:.2f} s"
+        assert elapsed < 4.0, f"200 round trips took {elapsed:.2f} s"  # ~0.03 s when idle
         await close_all([a, b])
 
     run(body())

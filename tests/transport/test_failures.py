@@ -241,8 +241,8 @@ def test_the_listener_closes_a_silent_inbound_connection():
         conn, result = await raw_dial(b.port, node_id=1, peer_id=2)
         assert b"welcome" in bytes(result[1])
         start = asyncio.get_running_loop().time()
-        assert await conn.closed_by_peer(timeout=2)  # no ping, no message: presumed dead
-        assert asyncio.get_running_loop().time() - start < 1
+        assert await conn.closed_by_peer(timeout=3)  # no ping, no message: presumed dead
+        assert asyncio.get_running_loop().time() - start < 2  # 0.2 s, plus slack for a loaded machine
         conn.close()
         await b.transport.close()
 
