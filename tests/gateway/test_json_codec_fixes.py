@@ -5,6 +5,8 @@
   nothing else (no heartbeats either). Well-formed text now goes through
   ``binascii`` in strict mode; the Go-exact reading remains for the rest and
   must give the same bytes or the same error for every text.
+- A body ``null`` is an empty request in etcd's gateway (Go decodes
+  ``null`` into a message as "no fields"), not a type error.
 - A body cut short is "unexpected EOF" in etcd 3.4.23's gateway (it reads
   bodies with a ``json.Decoder``), not ``json.Unmarshal``'s "unexpected end
   of JSON input" (the same bodies against a real etcd:
@@ -72,3 +74,7 @@ def test_a_body_cut_short_is_unexpected_eof(body):
     with pytest.raises(StoreError) as info:
         parse_body(body, "watch")
     assert (info.value.text, info.value.grpc_code) == ("unexpected EOF", 2)
+
+
+def test_a_null_body_is_an_empty_request():
+    assert parse_body(b"null", "range") == {} == parse_body(b" null {\"key\":\"YQ==\"}", "put")

@@ -25,7 +25,8 @@ from consensus.mvcc.json_codec.streams import (
 def parse_body(raw: bytes | str, kind: str = "range") -> dict:
     """The JSON object of a request body, read as the gateway reads it: an
     empty body is ``{}``, only the first JSON value counts (anything after it
-    is ignored), and it must be an object. Raises ``RequestDecodeError``."""
+    is ignored), and it must be an object or ``null`` (which is ``{}``).
+    Raises ``RequestDecodeError``."""
     kind = resolve_kind(kind)
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     stripped = text.lstrip(" \t\r\n")
@@ -36,6 +37,8 @@ def parse_body(raw: bytes | str, kind: str = "range") -> dict:
         value, _end = decoder.raw_decode(stripped)
     except json.JSONDecodeError as error:
         raise body_syntax_error(stripped, error).for_kind(kind) from None
+    if value is None:
+        return {}  # Go leaves the message empty for ``null``; etcd then answers as for ``{}``
     if not isinstance(value, dict):
         raise type_error(value, "map[string]json.RawMessage").for_kind(kind)
     return value
