@@ -56,6 +56,8 @@ class StreamRequests:
         except json.JSONDecodeError as error:
             self._pos = end
             raise body_syntax_error(text, error) from None
+        if value is None:
+            return {}  # an empty request, as Go decodes ``null``
         if not isinstance(value, dict):
             self._pos = end
             raise type_error(value, "map[string]json.RawMessage")

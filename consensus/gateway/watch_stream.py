@@ -60,8 +60,9 @@ from consensus.mvcc.api import WatchCancelRequest, WatchCreateRequest, WatchResp
 from consensus.mvcc.json_codec import RequestDecodeError, request_from_json, stream_item
 from consensus.mvcc.json_codec.messages import lookup
 from consensus.mvcc.json_codec.streams import WATCH_REQUESTS
-from consensus.mvcc.watch_hub import DUPLICATE_ID_REASON, INVALID_WATCH_ID
+from consensus.mvcc.watch_hub import DUPLICATE_ID_REASON, EMPTY_RANGE_REASON, INVALID_WATCH_ID
 from consensus.mvcc.watcher import WatchClosed, Watcher, WatcherState
+from consensus.mvcc.watcher_group import is_empty_range
 
 from .authorization import Authorizer
 from .errors import StoreNotRunningError, as_store_error, dumps, error_response, grpc_reason, internal_error
@@ -159,14 +160,20 @@ class WatchSession:
 
     async def _handle_all(self, requests) -> None:
         for request in requests:
-            if isinstance(request, WatchCreateRequest):
-                await self._create(request)
-            elif isinstance(request, WatchCancelRequest):
-                watcher = self.watches.get(request.watch_id)
-                if watcher is not None:
-                    watcher.cancel()  # its task delivers the canceled response
-            else:
-                await self._queue.put(_PROGRESS)
+            try:
+                await self._handle(request)
+            except Exception as exc:  # a bug: logged, and the stream goes on with the next request
+                internal_error(exc, f"handling {request!r} on a watch stream")
+
+    async def _handle(self, request) -> None:
+        if isinstance(request, WatchCreateRequest):
+            await self._create(request)
+        elif isinstance(request, WatchCancelRequest):
+            watcher = self.watches.get(request.watch_id)
+            if watcher is not None:
+                watcher.cancel()  # its task delivers the canceled response
+        else:
+            await self._queue.put(_PROGRESS)
 
     async def _create(self, request: WatchCreateRequest) -> None:
         try:
@@ -176,6 +183,10 @@ class WatchSession:
         except Exception as exc:
             error = as_store_error(exc) or internal_error(exc, "authorizing a watch")
             await self._queue.put(self._refusal(grpc_reason(error)))
+            return
+        if is_empty_range(request.key, request.range_end):
+            # refused before an ID is taken, as etcd's watch stream does
+            await self._queue.put(self._refusal(EMPTY_RANGE_REASON))
             return
         local_id = request.watch_id
         if local_id == 0:
