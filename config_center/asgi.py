@@ -26,6 +26,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from config_center.routing import websocket_urlpatterns  # noqa: E402
 from consensus.gateway import GatewayApp  # noqa: E402
 from consensus.gateway.raw_post_bodies import skip_post_form_parsing  # noqa: E402
+from consensus.gateway_binding import LocalAuthorizer, local_extra_routes  # noqa: E402
 from consensus.member import local_store  # noqa: E402
 
 GATEWAY_PREFIX = "/v3/"
@@ -34,7 +35,9 @@ GATEWAY_PREFIX = "/v3/"
 # (the largest single cost of a gateway put, see the module it lives in).
 skip_post_form_parsing()
 
-store_gateway = GatewayApp(local_store)
+# The authorizer and the auth/cluster routes belong to the member, which
+# starts after this module is imported: the binding looks it up per request.
+store_gateway = GatewayApp(local_store, authorizer=LocalAuthorizer(), extra_routes=local_extra_routes())
 
 django_application = ProtocolTypeRouter(
     {

@@ -19,7 +19,19 @@ from consensus.mvcc.replicated_store import ReplicatedStore, StoreApplier
 from consensus.mvcc.state_machine import StoreStateMachine
 from consensus.mvcc.watch_hub import WatchHub
 from consensus import metrics
-from consensus.cluster.members import ClusterMembers, ConfChangeContext, MemberInfo, peer_host_port
+from consensus.auth.authorizer import OpenAuthorizer, StoreAuthorizer
+from consensus.auth.bootstrap import bootstrap_root, write_root_password_file
+from consensus.auth.routes import UNAUTHENTICATED_PATHS, build_auth_routes
+from consensus.auth.service import AuthService
+from consensus.auth.tokens import TokenSigner
+from consensus.cluster.member_routes import member_routes
+from consensus.cluster.members import (
+    ClusterMembers,
+    ConfChangeContext,
+    MemberInfo,
+    normalize_peer_url,
+    peer_host_port,
+)
 from consensus.node import RaftNode, member_dir, register_local_node
 from consensus.raft.messages import ConfChange, ConfChangeType, ConfState
 from consensus.storage.durable import DurableStorage
@@ -36,6 +48,7 @@ WATCH_PROGRESS_INTERVAL = 5.0
 _local_store: ReplicatedStore | None = None
 _local_members: ClusterMembers | None = None
 _local_transport = None
+_local_services: "MemberServices | None" = None
 
 
 def local_store() -> ReplicatedStore | None:
@@ -48,12 +61,33 @@ def local_members() -> ClusterMembers | None:
     return _local_members
 
 
+@dataclass(frozen=True)
+class MemberServices:
+    """What the HTTP edge needs from the running member besides the store:
+    the authorizer for the store API and the handlers of the auth and
+    cluster endpoints (path -> handler; ``unauthenticated`` paths are
+    served without asking who the caller is)."""
+
+    authorizer: object
+    routes: dict
+    unauthenticated: frozenset = frozenset()
+
+
+def local_services() -> MemberServices | None:
+    """The running member's authorizer and extra routes."""
+    return _local_services
+
+
 def local_transport():
     """This process's peer transport, while its member runs."""
     return _local_transport
 
 
 metrics.REGISTRY.register(metrics.MemberCollector(lambda: _local_store and _local_store.node, local_store, local_transport))
+
+
+class PeerListenError(Exception):
+    """The peer port cannot be bound; the message names the flag."""
 
 
 class MemberRemovedError(Exception):
@@ -99,7 +133,7 @@ async def serve_member(
     """Run this process's member until cancelled; closes what it opened.
     Without ``cluster`` the member has no peer listener (a one-member
     cluster that can never grow, used by in-process tests)."""
-    global _local_store, _local_members, _local_transport
+    global _local_store, _local_members, _local_transport, _local_services
     machine = StoreStateMachine.open(member_dir(data_dir) / STORE_FILE, limits=limits)
     tune_gc()
     clock = LeaseClock()
@@ -122,10 +156,27 @@ async def serve_member(
     if cluster is not None:
         from consensus.transport import PeerTransport
 
+        def lookup_member(peer_url: str):
+            """Answer a member joining after ``member add``: its ID, if the
+            configuration holds a member with that peer URL."""
+            if not members_ref:
+                return None
+            try:
+                wanted = normalize_peer_url(peer_url)
+            except Exception:
+                return None
+            for info in members_ref[0].members():
+                if wanted in info.peer_urls:
+                    return info.id, cluster.cluster_id
+            return None
+
         transport = PeerTransport(
             node_id=node_id, cluster_id=cluster.cluster_id, secret=cluster.secret,
             deliver=lambda message: node_ref[0].deliver(message),
             on_unreachable=lambda peer_id: node_ref[0].report_unreachable(peer_id),
+            # A lost snapshot: stop waiting on it (Raft probes the follower again).
+            on_snapshot_sent=lambda peer_id, ok: ok or node_ref[0].report_unreachable(peer_id),
+            lookup_member=lookup_member,
         )
 
     def on_conf_change(cc: ConfChange, conf_state: ConfState) -> None:
@@ -175,18 +226,39 @@ async def serve_member(
         for peer_id, (host, port) in cluster.initial_peers.items():
             transport.set_peer(peer_id, host, port)
         refresh_peers()
-        await transport.start(*cluster.listen_peer)
+        try:
+            await transport.start(*cluster.listen_peer)
+        except OSError as error:
+            host, port = cluster.listen_peer
+            raise PeerListenError(f"--listen-peer: cannot listen on {host}:{port}: {error.strerror or error}") from None
         _local_members = members
         _local_transport = transport
         tasks.append(asyncio.create_task(members.publish_self(), name="publish-member"))
+    # Auth: tokens are signed with a key derived from the cluster secret, so
+    # any member verifies a token any other member issued.
+    signer = TokenSigner(cluster.secret if cluster is not None else _process_secret())
+    auth_service = AuthService(node, machine, signer, header=header, limits=limits)
+    authorizer = (
+        StoreAuthorizer(machine, signer, read_index=node.read_index, limits=limits) if store_auth else OpenAuthorizer()
+    )
+    routes = dict(build_auth_routes(auth_service))
+    if members_ref:
+        def member_header() -> dict:
+            status = node.status()
+            return {"cluster_id": str(cluster_id), "member_id": str(status.id), "raft_term": str(status.term)}
+
+        routes.update(member_routes(members_ref[0], member_header, lambda user, kind: authorizer.authorize(user, kind, None)))
+    _local_services = MemberServices(authorizer=authorizer, routes=routes, unauthenticated=frozenset(UNAUTHENTICATED_PATHS))
     register_local_node(node)
     _local_store = store
+    if store_auth:
+        tasks.append(asyncio.create_task(_bootstrap_root_when_leader(node, auth_service, data_dir), name="auth-bootstrap"))
     tasks += [
         asyncio.create_task(node.run(), name="raft-node"),
         asyncio.create_task(store.run_lease_expiry(), name="lease-expiry"),
         asyncio.create_task(_watch_upkeep(hub), name="watch-upkeep"),
     ]
-    background = {tasks[0]} if cluster is not None else set()
+    background = {task for task in tasks if task.get_name() in ("publish-member", "auth-bootstrap")}
     try:
         # The first task to end (they only end by failing; publishing the
         # member record ends when done) ends the member.
@@ -209,10 +281,50 @@ async def serve_member(
         _local_store = None
         _local_members = None
         _local_transport = None
+        _local_services = None
         register_local_node(None)
         hub.close()
         machine.close()
         storage.close()
+
+
+def _process_secret() -> bytes:
+    """A secret for in-process members without a cluster (tests): tokens
+    they sign are good only in this process."""
+    import secrets
+
+    return secrets.token_bytes(32)
+
+
+async def _bootstrap_root_when_leader(node: RaftNode, service: AuthService, data_dir) -> None:
+    """On a new cluster, the first leader creates user ``root`` with a
+    random password, enables auth, prints the password once and writes it
+    to ``<data-dir>/root-password`` (0600). Ends once the auth state is
+    known to be initialized (by this member or any other)."""
+    while True:
+        if node.is_leader:
+            try:
+                password = await bootstrap_root(service)
+            except Exception as error:  # not leader any more, timeout: try again
+                logger.info("auth bootstrap not done yet: %s", error)
+            else:
+                if password is not None:
+                    path = write_root_password_file(data_dir, password)
+                    logger.warning(
+                        "store auth is on: created user root with password %s (also written to %s); "
+                        "this is the only time it is shown", password, path,
+                    )
+                return
+        elif node.status().leader and not (await _auth_pristine(service)):
+            return  # another member led and bootstrapped already
+        await asyncio.sleep(0.2)
+
+
+async def _auth_pristine(service: AuthService) -> bool:
+    try:
+        return (await service.state()).pristine
+    except Exception:
+        return True
 
 
 async def _watch_upkeep(hub: WatchHub) -> None:

@@ -53,6 +53,12 @@ RULES = (
         why="the WAL and snapshot files sit below the web edge and know nothing of Django",
     ),
     Rule(
+        "consensus/transport",
+        banned=("django", "config_center", "consensus", "os", "threading"),
+        allowed=("consensus.raft", "consensus.transport"),
+        why="the peer transport sits directly on the Raft core: no Django, storage, node or MVCC",
+    ),
+    Rule(
         "consensus/node_config.py",
         banned=("django", "asyncio", "socket", "os", "config_center"),
         why="node configuration parsing is pure: the environment is passed in",

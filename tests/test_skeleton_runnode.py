@@ -48,6 +48,10 @@ def start(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Pope
 
 
 def runnode(*args: str) -> list[str]:
+    """The command line of a node; on a free peer port unless ``args`` name one
+    (the default, 2380, may be taken by another test's node)."""
+    if "--listen-peer" not in args and "--initial-cluster" not in args:
+        args = (*args, "--listen-peer", f"127.0.0.1:{free_port()}")
     return [sys.executable, "manage.py", "runnode", *args]
 
 

@@ -25,6 +25,13 @@ class _Unavailable(StoreError):
 
 Handler = Callable[[bytes, Any, Any], Awaitable[tuple[int, bytes]]]
 
+MEMBER_PATHS = (
+    "/v3/cluster/member/list",
+    "/v3/cluster/member/add",
+    "/v3/cluster/member/remove",
+    "/v3/cluster/member/promote",
+)
+
 
 def member_json(member: MemberInfo) -> dict:
     out: dict[str, Any] = {"ID": str(member.id)}

@@ -2,8 +2,7 @@
 
 ``STORE_NODE_FLAGS`` are the extra ``runnode`` flags every test node (here
 and in ``tests/differential/test_*_over_http*``) is started with; this is
-the one place to add one (e.g. ``--store-auth=off`` once the gateway
-enforces auth).
+the one place to add one.
 """
 from __future__ import annotations
 
@@ -11,7 +10,9 @@ import pytest
 
 from tests.gateway.node_process import running_node
 
-STORE_NODE_FLAGS: list[str] = []
+# These tests are about the wire format; auth has tests of its own
+# (tests/auth, tests/gateway/test_store_auth.py).
+STORE_NODE_FLAGS: list[str] = ["--store-auth", "off"]
 
 
 @pytest.fixture(scope="module")
