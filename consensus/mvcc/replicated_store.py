@@ -123,7 +123,7 @@ class ReplicatedStore:
 
     def __init__(
         self, node: RaftNode, machine: StoreStateMachine, applier: StoreApplier, hub: WatchHub,
-        *, limits: Limits = Limits(), now: Callable[[], float] = time.monotonic,
+        *, limits: Limits = Limits(), now: Callable[[], float] = time.monotonic, cluster_id: int = 0,
     ) -> None:
         self.limits = limits
         self.node = node
@@ -132,6 +132,7 @@ class ReplicatedStore:
         self.clock = applier.clock
         self.hub = hub
         self.now = now
+        self.cluster_id = cluster_id
         self._was_leader = False
 
     # -- writes (through the log) ---------------------------------------------------------
@@ -218,7 +219,9 @@ class ReplicatedStore:
 
     def _header(self) -> ResponseHeader:
         status = self.node.status()
-        return ResponseHeader(member_id=status.id, revision=self.machine.revision, raft_term=status.term)
+        return ResponseHeader(
+            cluster_id=self.cluster_id, member_id=status.id, revision=self.machine.revision, raft_term=status.term,
+        )
 
     # -- the leader's lease duties ----------------------------------------------------------
 
