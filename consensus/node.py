@@ -315,6 +315,10 @@ class RaftNode:
         if rd.snapshot is not None:
             await asyncio.to_thread(self.state_machine.restore, rd.snapshot.data, rd.snapshot.metadata.index)
             self.conf_state = rd.snapshot.metadata.conf_state
+            logger.info(
+                "node %d: installed a snapshot at index %d (%d bytes)",
+                self.id, rd.snapshot.metadata.index, len(rd.snapshot.data),
+            )
             if self.on_snapshot_restored is not None:
                 self.on_snapshot_restored()
         self._apply_entries(rd.committed_entries)

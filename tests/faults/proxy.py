@@ -19,6 +19,7 @@ import threading
 
 import msgpack
 
+from consensus.transport.discovery import is_discover
 from consensus.transport.frames import HEADER, FrameKind
 
 
@@ -90,6 +91,8 @@ class FaultProxy:
             length, kind = HEADER.unpack(header)
             body = await reader.readexactly(length - 1)
             link = _link_of(kind, body)
+            if link is None and _is_discovery(kind, body):
+                link = (0, 0)  # a joining member asking for its ID: never blocked
             if link is None or self._is_blocked(link):
                 writer.transport.abort()
                 return
@@ -118,6 +121,10 @@ class FaultProxy:
                 await writer.drain()
         finally:
             writer.transport.abort()
+
+
+def _is_discovery(kind: int, body: bytes) -> bool:
+    return kind == FrameKind.HANDSHAKE and is_discover(body)
 
 
 def _link_of(kind: int, body: bytes) -> tuple[int, int] | None:

@@ -87,7 +87,33 @@ def _partition_follower(cluster, rng, phase):
     time.sleep(phase / 2)
 
 
+def _remove_and_readd(cluster, rng, phase):
+    """Remove a follower, wipe its data dir, add it back as a new member:
+    it must learn its new ID and catch up by snapshot (snapshot count 200)."""
+    leader = cluster.wait_for_leader()
+    victim = rng.choice([m for m in cluster.members if m is not leader])
+    admin = Client(leader.client_port, 15)
+    code, body = admin.call("/v3/cluster/member/remove", {"ID": str(victim.id)})
+    assert code == 200, body
+    deadline = time.monotonic() + 15
+    while victim.alive and time.monotonic() < deadline:  # a removed member stops by itself
+        time.sleep(0.1)
+    assert not victim.alive, "a removed member kept running"
+    victim.process = None  # its exit status (1, "removed") is expected
+    victim.wipe()
+    time.sleep(phase / 2)
+    leader = cluster.wait_for_leader()
+    code, body = Client(leader.client_port, 15).call(
+        "/v3/cluster/member/add", {"peerURLs": [f"127.0.0.1:{victim.advertise_port}"]},
+    )
+    assert code == 200, body
+    victim.id = int(body["member"]["ID"])
+    victim.start("existing")
+    time.sleep(phase / 2)
+
+
 FAULTS = {
+    "remove-readd": _remove_and_readd,
     "kill-leader": _kill_leader,
     "kill-follower": _kill_follower,
     "pause-leader": _pause_leader,
