@@ -26,9 +26,9 @@ Snapshots: a SNAP message travels in the same queue (its header sized, its data
 referenced) and, when the writer reaches it, is streamed one chunk per write,
 interleaved with later batches (``snapshot_stream``). The peer's transport
 acknowledges a delivered snapshot; ``report_snapshot(peer_id, ok)`` is called
-with True on that acknowledgement and with False if the snapshot was dropped,
-replaced by a newer one, refused by the receiver or cut off by a lost
-connection.
+with True on that acknowledgement and with False if the snapshot was dropped
+(a newer SNAP arriving while one is still streaming is the one dropped),
+refused by the receiver or cut off by a lost connection.
 """
 from __future__ import annotations
 
@@ -320,11 +320,18 @@ class PeerSender:
                 await asyncio.sleep(0)
 
     def _start_snapshot(self, message: Message, header: bytes) -> None:
-        if self._snapshot is not None:  # Raft moved on: the older one is useless now
-            logger.info("snapshot to member %d replaced by a newer one before it was sent", self.peer_id)
+        if self._snapshot is not None:
+            # Finish the one in flight and drop the newer one: Raft retries a
+            # snapshot on a timer, and a large one that takes longer to stream
+            # than that timer would otherwise be replaced, again and again,
+            # before it ever arrives. Once the older one is installed the
+            # leader catches the follower up from there (by log, or by
+            # another snapshot if the log moved on).
+            logger.info("snapshot to member %d still streaming; dropped a newer one", self.peer_id)
             self._counters.snapshots_failed += 1
             if not self._closed:
                 self._report_snapshot(self.peer_id, False)
+            return
         stream_id = self._next_stream_id
         self._next_stream_id += 1
         self._snapshot = SnapshotSender(message, stream_id, self._options.snapshot_chunk_bytes, header=header)
