@@ -33,7 +33,8 @@ def version(request: HttpRequest) -> JsonResponse:
     """Answer with etcd's ``/version`` keys plus our own release."""
     return JsonResponse(
         {
-            "etcdserver": f"{ETCD_COMPATIBLE_VERSION}-compatible",
+            # A plain version: etcd clients (etcd3gw) parse it to pick the API path.
+            "etcdserver": ETCD_COMPATIBLE_VERSION,
             "etcdcluster": ETCD_COMPATIBLE_VERSION,
             "config_center": __version__,
         }

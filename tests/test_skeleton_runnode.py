@@ -134,7 +134,7 @@ def test_runnode_serves_health_and_version_then_stops_cleanly(node, signum):
 
     assert status == 200
     assert json.loads(body) == {
-        "etcdserver": "3.4.0-compatible",
+        "etcdserver": "3.4.0",
         "etcdcluster": "3.4.0",
         "config_center": __version__,
     }

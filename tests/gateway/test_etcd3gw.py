@@ -2,9 +2,8 @@
 against a running node, as it would use a real etcd 3.4.
 
 etcd3gw finds its API prefix by reading ``etcdserver`` from ``GET
-/version`` as a dotted version; a node answers "3.4.0-compatible" there,
-which etcd3gw cannot parse, so these clients are given the prefix
-(``api_path="/v3/"``, what discovery picks for 3.4).
+/version`` as a dotted version, so the clients here are built without an
+``api_path``: discovery itself must pick ``/v3/`` from the node's answer.
 """
 from __future__ import annotations
 
@@ -18,12 +17,12 @@ from tests.gateway.node_process import request
 
 @pytest.fixture(scope="module")
 def client(node):
-    return etcd3gw.client(host=node.host, port=node.port, api_path="/v3/", timeout=10)
+    return etcd3gw.client(host=node.host, port=node.port, timeout=10)
 
 
 @pytest.fixture(scope="module")
 def other(node):
-    return etcd3gw.client(host=node.host, port=node.port, api_path="/v3/", timeout=10)
+    return etcd3gw.client(host=node.host, port=node.port, timeout=10)
 
 
 def test_put_get_delete_and_prefix(client):
@@ -130,3 +129,7 @@ def test_errors_reach_the_client_as_etcd3gw_exceptions(client):
     with pytest.raises(etcd3gw.exceptions.Etcd3Exception) as info:
         client.put("", "no key")
     assert "key is not provided" in str(info.value.detail_text)
+
+
+def test_discovery_picks_the_v3_api_from_the_nodes_version(client):
+    assert client.api_path.rstrip("/").endswith("/v3")
