@@ -49,7 +49,8 @@ lease_timetolive   with ``keys``: a user, and READ on every attached key
                    (etcd 3.4.26, CVE-2023-32082)
 compaction         root (etcd 3.4 checks nothing; compaction destroys the
                    history every client reads from)
-hash, hashkv       root, refusals worded as etcd's maintenance server (code 2)
+hash, hashkv,      root, refusals worded as etcd's maintenance server (code 2)
+snapshot
 member_add/remove  root (etcd's ``checkMembershipOperationPermission``)
 /promote/update
 status,            allowed to anyone, even without a token
@@ -96,7 +97,7 @@ LeaseKeys = Callable[[int], Iterable[bytes]]
 
 OPEN_KINDS = frozenset({"status", "member_list", "lease_grant", "lease_keepalive", "lease_leases"})
 ADMIN_KINDS = frozenset({"compaction", "member_add", "member_remove", "member_promote", "member_update"})
-MAINTENANCE_KINDS = frozenset({"hash", "hashkv"})
+MAINTENANCE_KINDS = frozenset({"hash", "hashkv", "snapshot"})
 
 READ, WRITE = PermissionType.READ, PermissionType.WRITE
 

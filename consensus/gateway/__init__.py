@@ -11,6 +11,8 @@ here, ahead of Django. One concept per module:
   answers (status, hash, our hashkv extension); member identity in headers;
 - ``watch_stream``: ``/v3/watch``;
 - ``keepalive_stream``: ``/v3/lease/keepalive``;
+- ``snapshot_route``: ``/v3/maintenance/snapshot`` (the store's database,
+  streamed in chunks and followed by its SHA-256, as etcd sends it);
 - ``request_stream``: the sequence of requests a streaming body holds;
 - ``authorization``: the ``Authorizer`` seam, ``AllowEveryone``, and the
   auth errors etcd answers with;

@@ -16,8 +16,9 @@ Routes
   ``/v3/kv/lease/revoke|timetolive|leases`` aliases,
   ``/v3/maintenance/hash`` and our ``/v3/maintenance/hashkv`` (see
   ``handlers``), ``/v3/maintenance/status`` (no auth, as in etcd);
-- streaming: ``/v3/watch`` (``watch_stream``) and ``/v3/lease/keepalive``
-  (``keepalive_stream``);
+- streaming: ``/v3/watch`` (``watch_stream``), ``/v3/lease/keepalive``
+  (``keepalive_stream``) and ``/v3/maintenance/snapshot``
+  (``snapshot_route``);
 - ``extra_routes``: whatever the auth and cluster code plug in.
 
 As etcd's gateway answers: an unknown path is ``404`` ``text/plain``
@@ -71,6 +72,7 @@ from .errors import (
 )
 from .handlers import HASHKV_PATH, STATUS_PATH, UNARY_HANDLERS, stamp, status_json
 from .keepalive_stream import serve_keepalive
+from .snapshot_route import SNAPSHOT_PATH, serve_snapshot
 from .watch_stream import serve_watch
 
 logger = logging.getLogger(__name__)
@@ -187,6 +189,7 @@ class GatewayApp:
                 self._routes[path] = self._unary_route(kind)
         self._routes[HASHKV_PATH] = self._unary_route("hashkv")
         self._routes[STATUS_PATH] = self._serve_status
+        self._routes[SNAPSHOT_PATH] = self._serve_snapshot
         for path, route in (extra_routes or {}).items():
             if path in self._routes:
                 raise ValueError(f"extra route {path} would replace a built-in route of the gateway")
@@ -263,6 +266,9 @@ class GatewayApp:
 
     async def _serve_keepalive(self, scope: dict, receive, send) -> None:
         await self._serve_stream(scope, receive, send, serve_keepalive)
+
+    async def _serve_snapshot(self, scope: dict, receive, send) -> None:
+        await self._serve_stream(scope, receive, send, serve_snapshot)
 
     async def _serve_stream(self, scope: dict, receive, send, serve) -> None:
         try:
