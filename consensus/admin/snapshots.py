@@ -230,9 +230,13 @@ def save_snapshot(client: GatewayClient, path: str | os.PathLike, *,
     path = Path(path)
     _check_target(path)
     part = path.with_name(path.name + ".part")
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as error:
+        raise UsageError("FILE", f"cannot create {part}: {error.strerror or error}") from None
     ok = False
     try:
+        os.fchmod(fd, 0o600)  # an older part file may have other permissions
         with os.fdopen(fd, "wb") as out:
             db_bytes, digest = _receive(client, out, progress)
             out.flush()
@@ -247,6 +251,8 @@ def save_snapshot(client: GatewayClient, path: str | os.PathLike, *,
         _fsync_dir(path.parent if str(path.parent) else Path("."))
         ok = True
         return SnapshotInfo(path, db_bytes + HASH_BYTES, digest, summary)
+    except OSError as error:
+        raise AdminError(f"writing {part} failed ({error}); {path} was left as it was") from None
     finally:
         if not ok:
             part.unlink(missing_ok=True)
@@ -363,7 +369,10 @@ def restore_snapshot(path: str | os.PathLike, *, data_dir: str | os.PathLike, fl
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UsageError("--data-dir", f"cannot create {parent}: {error.strerror or error}") from None
-    build = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.restore-", dir=parent))
+    try:
+        build = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.restore-", dir=parent))
+    except OSError as error:
+        raise UsageError("--data-dir", f"cannot write in {parent}: {error.strerror or error}") from None
     try:
         members_dir = member_dir(build)
         members_dir.mkdir()
@@ -389,6 +398,9 @@ def restore_snapshot(path: str | os.PathLike, *, data_dir: str | os.PathLike, fl
             data_dir.rmdir()  # empty, checked above
         os.rename(build, data_dir)
         _fsync_dir(parent)
+    except OSError as error:
+        shutil.rmtree(build, ignore_errors=True)
+        raise AdminError(f"restoring into {data_dir} failed ({error}); nothing was left behind") from None
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise

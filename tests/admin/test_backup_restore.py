@@ -18,6 +18,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from consensus.admin.snapshots import read_snapshot_file
+from consensus.member_identity import write_secret_file
 from tests.gateway.node_process import request, running_node
 from tests.test_skeleton_runnode import REPO, free_port, node_env, runnode, start, stop, wait_until_serving
 
@@ -176,3 +177,51 @@ def test_restore_refuses_a_damaged_file_and_a_used_data_dir(secured, tmp_path):
     assert caught.value.returncode == 2 and str(caught.value).startswith("--data-dir:")
     assert [p.name for p in used.iterdir()] == ["something"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["backup.db", "damaged.db", "used"]
+
+
+def test_restore_a_three_member_cluster(secured, tmp_path):
+    """The same file restored once per member, with one --initial-cluster:
+    the three start as one new cluster, elect a leader and agree."""
+    node, password = secured
+    backup = tmp_path / "backup.db"
+    out = command("snapshot", "save", str(backup), "--endpoints", f"{node.host}:{node.port}",
+                  "--password-file", str(node.data_dir / "root-password"))
+    saved_revision = int(out.split("revision ")[1].split(",")[0])
+    root = login(node.host, node.port, "root", password)
+    original = post(node.host, node.port, "/v3/maintenance/hashkv", {"revision": str(saved_revision)}, root)[1]
+    secret = tmp_path / "secret"
+    write_secret_file(secret)
+    names = ("m1", "m2", "m3")
+    peers = {name: f"127.0.0.1:{free_port()}" for name in names}
+    clients = {name: free_port() for name in names}
+    initial_cluster = ",".join(f"{name}={peers[name]}" for name in names)
+    processes = []
+    try:
+        for name in names:
+            flags = ("--name", name, "--listen-peer", peers[name], "--listen-client", f"127.0.0.1:{clients[name]}",
+                     "--initial-cluster", initial_cluster, "--initial-cluster-token", "restored")
+            command("snapshot", "restore", str(backup), "--data-dir", str(tmp_path / name), *flags)
+            processes.append(start([sys.executable, "manage.py", "runnode", "--data-dir", str(tmp_path / name), *flags,
+                                    "--cluster-secret-file", str(secret), "--heartbeat-ms", "50",
+                                    "--election-ms", "500"]))
+        for name, process in zip(names, processes):
+            wait_until_serving(process, f"http://127.0.0.1:{clients[name]}")
+        token = login("127.0.0.1", clients["m1"], "root", password)
+        assert post("127.0.0.1", clients["m1"], "/v3/kv/put", {"key": b64("a3"), "value": b64("x")}, token)[0] == 200
+        leaders = set()
+        for name in names:
+            status, answer = post("127.0.0.1", clients[name], "/v3/maintenance/hashkv",
+                                  {"revision": str(saved_revision)}, token)
+            assert status == 200 and answer["hash"] == original["hash"], name
+            leaders.add(post("127.0.0.1", clients[name], "/v3/maintenance/status", {})[1]["leader"])
+        assert len(leaders) == 1
+        deadline = time.monotonic() + 15  # each member publishes its name once it sees a leader
+        while not all(f"\n{name} " in (out := command("status", "--endpoints", f"127.0.0.1:{clients['m2']}"))
+                      for name in names):
+            assert time.monotonic() < deadline, out
+            time.sleep(0.2)
+        assert "leader: m" in out and "(not started)" not in out
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                stop(process)
