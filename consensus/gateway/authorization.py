@@ -16,12 +16,13 @@ lease or watch request touches the store:
    ``"deleterange"``, ``"txn"``, ``"compaction"``, ``"lease_grant"``,
    ``"lease_revoke"``, ``"lease_timetolive"``, ``"lease_leases"``,
    ``"lease_keepalive"``, ``"watch"`` for each watch create request,
-   ``"hash"``, ``"hashkv"``), ``request`` the decoded ``api`` dataclass. It
+   ``"hash"``, ``"hashkv"``, ``"snapshot"`` with request ``None``),
+   ``request`` the decoded ``api`` dataclass. It
    raises ``PermissionDeniedError`` (or another ``StoreError``) to refuse.
    etcd's rules, for whoever implements it: range/watch need read on the
    range, put/delete write, a txn the permissions of every compare and op,
-   compaction/hash/hashkv the root role; lease requests and keep-alives need
-   only a valid token.
+   compaction/hash/hashkv/snapshot the root role; lease requests and
+   keep-alives need only a valid token.
 
 Any ``StoreError`` raised by either is answered as etcd's gateway answers
 it: an error body with the error's gRPC code and the HTTP status for it on
