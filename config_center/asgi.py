@@ -1,7 +1,7 @@
-"""The ASGI application daphne serves.
+"""The ASGI application a node serves (uvicorn, see consensus/runtime_host.py).
 
 - HTTP under ``/v3/``: the store's etcd v3 JSON gateway
-  (``consensus.gateway.GatewayApp``), straight from daphne with no Django
+  (``consensus.gateway.GatewayApp``), straight from the server with no Django
   in between: it is the store's hot path, and Django's request handling
   would cost more than the whole gateway request does;
 - every other HTTP request: Django;
@@ -25,15 +25,10 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from config_center.routing import websocket_urlpatterns  # noqa: E402
 from consensus.gateway import GatewayApp  # noqa: E402
-from consensus.gateway.raw_post_bodies import skip_post_form_parsing  # noqa: E402
 from consensus.gateway_binding import LocalAuthorizer, local_extra_routes  # noqa: E402
 from consensus.member import local_store  # noqa: E402
 
 GATEWAY_PREFIX = "/v3/"
-
-# daphne hands bodies on raw; Twisted's form parsing of every POST is waste
-# (the largest single cost of a gateway put, see the module it lives in).
-skip_post_form_parsing()
 
 # The authorizer and the auth/cluster routes belong to the member, which
 # starts after this module is imported: the binding looks it up per request.

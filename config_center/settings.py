@@ -44,9 +44,6 @@ ALLOWED_HOSTS = [
 ]
 
 INSTALLED_APPS = [
-    # daphne first: its app replaces runserver with the ASGI one and imports
-    # daphne.server early (see consensus/runtime_host.py for the reactor order).
-    "daphne",
     "django.contrib.staticfiles",
     "django.contrib.contenttypes",
     "django.contrib.auth",
@@ -116,8 +113,8 @@ LOGGING = {
         "stderr": {"class": "logging.StreamHandler", "formatter": "node"},
     },
     "loggers": {
-        # daphne's INFO lines repeat what consensus.runtime_host reports.
-        "daphne": {"level": "WARNING"},
+        # uvicorn's INFO lines repeat what consensus.runtime_host reports.
+        "uvicorn": {"level": "WARNING"},
     },
     "root": {
         "handlers": ["stderr"],

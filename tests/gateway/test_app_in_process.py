@@ -289,18 +289,6 @@ def test_allow_everyone_is_the_default():
     assert isinstance(AllowEveryone(), Authorizer)
 
 
-def test_daphne_requests_skip_twisteds_form_parsing():
-    from daphne import http_protocol
-
-    import config_center.asgi  # noqa: F401  (installs it)
-    from consensus.gateway.raw_post_bodies import skip_post_form_parsing
-
-    request_class = http_protocol.WebRequest
-    assert request_class.skips_post_form_parsing
-    skip_post_form_parsing()
-    assert http_protocol.WebRequest is request_class  # idempotent
-
-
 def test_the_gateway_imports_no_django():
     from tests.test_layering import imported_modules
 

@@ -1,4 +1,4 @@
-"""``manage.py runnode``: start one config_center node (daphne + the node's tasks).
+"""``manage.py runnode``: start one config_center node (the HTTP server + the node's tasks).
 
 A thin edge: parse the etcd-style flags into a :class:`NodeConfig`, create the
 data directory, and hand over to :func:`consensus.runtime_host.run`. A bad flag
@@ -54,7 +54,7 @@ class Command(BaseCommand):
         except StorageError as error:
             # e.g. another node holds the data dir, or the WAL is corrupt.
             raise CommandError(str(error), returncode=EXIT_STORAGE) from None
-        loop = runtime_host.install_reactor()
+        loop = runtime_host.event_loop()
         try:
             resolved = loop.run_until_complete(
                 setup.resolve_member(config, node.member_dir(config.data_dir), discover=discovery.discover_member)
@@ -71,7 +71,7 @@ class Command(BaseCommand):
 
         from config_center.asgi import application
 
-        # Coroutine factories run beside daphne on the same loop until shutdown.
+        # Coroutine factories run beside the HTTP server on the same loop until shutdown.
         node_tasks: list[runtime_host.TaskFactory] = [
             functools.partial(
                 member.serve_member, storage, data_dir=config.data_dir,
