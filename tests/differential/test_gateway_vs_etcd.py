@@ -96,7 +96,9 @@ RAW = [
     ("POST", "/v3/kv/lease/timetolive", b'{"ID":"424242"}'),
     ("POST", "/v3/lease/keepalive", b'{"ID":5'),
     ("POST", "/v3/lease/keepalive", b"null"),
-    ("POST", "/v3/lease/keepalive", b'{"ID":"424242"} null'),
+    # Not ``{"ID":"424242"} null``: etcd answers the second (empty) request
+    # or not depending on whether its stream notices the end of the body
+    # first, so the count of answers is a race on etcd's side.
     ("POST", "/v3/lease/keepalive", b"[]"),
     ("POST", "/v3/lease/keepalive", b'{"ID":"x"}'),
     ("POST", "/v3/watch", b"junk"),
