@@ -25,6 +25,8 @@ import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from consensus.storage.fsync import sync_dir, sync_file
+
 IDENTITY_FILE = "identity.json"
 SECRET_FILE = "cluster-secret"
 SECRET_BYTES = 32
@@ -75,8 +77,9 @@ class MemberIdentity:
         with open(temp, "w") as f:
             json.dump(asdict(self), f)
             f.flush()
-            os.fsync(f.fileno())
+            sync_file(f.fileno())
         os.replace(temp, target)
+        sync_dir(member_dir)
 
     @classmethod
     def load(cls, member_dir: Path) -> "MemberIdentity | None":
@@ -115,7 +118,7 @@ def write_secret_file(path: Path) -> bytes:
     with os.fdopen(fd, "wb") as f:
         f.write(secret + b"\n")
         f.flush()
-        os.fsync(f.fileno())
+        sync_file(f.fileno())
     return secret
 
 

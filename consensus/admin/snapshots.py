@@ -64,6 +64,7 @@ from consensus.node import member_dir
 from consensus.node_config import FLAGS, NodeConfigError, parse_node_config
 from consensus.raft.messages import ConfState, HardState, Snapshot, SnapshotMetadata
 from consensus.storage.durable import DurableStorage
+from consensus.storage.fsync import sync_dir, sync_file
 
 from .client import GatewayClient
 from .errors import AdminError, UsageError
@@ -215,11 +216,7 @@ def _check_target(path: Path) -> None:
 
 
 def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    sync_dir(directory)
 
 
 def save_snapshot(client: GatewayClient, path: str | os.PathLike, *,
@@ -240,7 +237,7 @@ def save_snapshot(client: GatewayClient, path: str | os.PathLike, *,
         with os.fdopen(fd, "wb") as out:
             db_bytes, digest = _receive(client, out, progress)
             out.flush()
-            os.fsync(out.fileno())
+            sync_file(out.fileno())
         with open(part, "rb") as f:
             db = f.read(db_bytes)
         try:

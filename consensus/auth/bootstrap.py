@@ -19,6 +19,8 @@ import secrets
 import tempfile
 from pathlib import Path
 
+from consensus.storage.fsync import sync_dir, sync_file
+
 from .service import AuthService
 
 ROOT_PASSWORD_FILE = "root-password"
@@ -53,7 +55,7 @@ def write_root_password_file(data_dir: str | os.PathLike, password: str) -> Path
             fd = -1
             out.write(password + "\n")
             out.flush()
-            os.fsync(out.fileno())
+            sync_file(out.fileno())
         os.replace(tmp, target)
     except BaseException:
         if fd >= 0:
@@ -63,9 +65,5 @@ def write_root_password_file(data_dir: str | os.PathLike, password: str) -> Path
         except FileNotFoundError:
             pass
         raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    sync_dir(directory)
     return target
