@@ -2,11 +2,8 @@
 in-process: ``hash`` / ``hash_kv`` / ``header``, and a keep-alive that
 arrives after this member won its election but before its lease clock was
 promoted (it raised the clock's ``RuntimeError`` before)."""
-import asyncio
-
 import pytest
 
-from consensus import member
 from consensus.mvcc.api import (
     CompactedError,
     CompactionRequest,
@@ -16,30 +13,8 @@ from consensus.mvcc.api import (
     LeaseKeepAliveRequest,
     PutRequest,
 )
-from consensus.node import open_member_storage
+from tests.node.member_support import run, start, stop
 
-
-async def start(data_dir):
-    task = asyncio.create_task(member.serve_member(
-        open_member_storage(data_dir), data_dir=data_dir, node_id=1, peers=(1,), heartbeat_ms=10,
-        election_ms=100, snapshot_count=10_000,
-    ))
-    for _ in range(300):
-        store = member.local_store()
-        if store is not None and store.node.is_leader:
-            return task, store
-        await asyncio.sleep(0.01)
-    raise AssertionError("member did not become leader")
-
-
-async def stop(task):
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 60))
 
 
 def test_a_keepalive_before_the_lease_clock_was_promoted(tmp_path):
