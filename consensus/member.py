@@ -24,6 +24,7 @@ from consensus.auth.bootstrap import bootstrap_root, write_root_password_file
 from consensus.auth.routes import UNAUTHENTICATED_PATHS, build_auth_routes
 from consensus.auth.service import AuthService
 from consensus.auth.tokens import TokenSigner
+from consensus.cluster import leader_forward
 from consensus.cluster.member_routes import member_routes
 from consensus.cluster.members import (
     ClusterMembers,
@@ -32,7 +33,7 @@ from consensus.cluster.members import (
     normalize_peer_url,
     peer_host_port,
 )
-from consensus.node import RaftNode, member_dir, register_local_node
+from consensus.node import NotLeaderError, RaftNode, member_dir, register_local_node
 from consensus.raft.messages import ConfChange, ConfChangeType, ConfState
 from consensus.storage.durable import DurableStorage
 
@@ -233,6 +234,17 @@ async def serve_member(
             raise PeerListenError(f"--listen-peer: cannot listen on {host}:{port}: {error.strerror or error}") from None
         _local_members = members
         _local_transport = transport
+
+        async def forward_keepalive(leader_id: int, request):
+            info = members.records().get(leader_id)
+            if info is None or not info.client_urls:
+                raise NotLeaderError("lease keep-alives are served by the leader, whose URL is not known yet", leader_id)
+            try:
+                return await leader_forward.forward_keepalive(info.client_urls[0], request)
+            except leader_forward.ForwardError as error:
+                raise NotLeaderError(f"lease keep-alive not forwarded: {error}", leader_id) from None
+
+        store.forward_keepalive = forward_keepalive
         tasks.append(asyncio.create_task(members.publish_self(), name="publish-member"))
     # Auth: tokens are signed with a key derived from the cluster secret, so
     # any member verifies a token any other member issued.

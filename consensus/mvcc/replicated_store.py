@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable
+from typing import Awaitable, Callable
 
 from consensus.node import NotLeaderError, RaftNode
 
@@ -133,6 +133,9 @@ class ReplicatedStore:
         self.hub = hub
         self.now = now
         self.cluster_id = cluster_id
+        # (leader id, request) -> the leader's answer; set by the member
+        # when it can reach other members (see cluster.leader_forward).
+        self.forward_keepalive: Callable[[int, LeaseKeepAliveRequest], Awaitable[LeaseKeepAliveResponse]] | None = None
         self._was_leader = False
 
     # -- writes (through the log) ---------------------------------------------------------
@@ -180,7 +183,11 @@ class ReplicatedStore:
         if self.node.is_leader and not self.clock.is_leader:
             self.check_leases_once()
         if not self.node.is_leader or not self.clock.is_leader:
-            raise NotLeaderError("lease keep-alives are served by the leader", self.node.status().leader)
+            leader = self.node.status().leader
+            if self.forward_keepalive is not None and leader and leader != self.node.id:
+                # etcd forwards a follower's keep-alive to the leader; so do we.
+                return await self.forward_keepalive(leader, request)
+            raise NotLeaderError("lease keep-alives are served by the leader", leader)
         ttl = self.clock.keepalive(request.ID, self.now())
         return LeaseKeepAliveResponse(header=self._header(), ID=request.ID, TTL=ttl)
 
