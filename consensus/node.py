@@ -6,7 +6,8 @@ touched concurrently. After each burst of inputs the task handles ready
 batches strictly in the order the Ready contract demands:
 
     persist (WAL append + fsync, in a worker thread so the loop stays live)
-      -> send (peer messages, handed to the transport, which never blocks)
+      -> send (peer messages, handed to the transport, which never blocks;
+         a leader sends before it persists, see ``_handle_ready``)
       -> apply (committed entries, in order, to the state machine)
       -> release reads -> advance
 
@@ -297,6 +298,15 @@ class RaftNode:
             await self._handle_ready(self.raw.ready())
 
     async def _handle_ready(self, rd: Ready) -> None:
+        # A leader sends first and persists while its followers do (Raft
+        # thesis §10.2.1, as etcd does): its messages promise nothing that
+        # depends on its own disk. Its term and vote were made durable
+        # before it could win the election, and it counts its own entries
+        # toward commit only once they are persisted (``advance``), so a
+        # quorum of followers alone can commit them, which is safe.
+        leader_sends_first = self.transport is not None and self.raw.raft.state == StateType.LEADER
+        if leader_sends_first and rd.messages:
+            self.transport.send(rd.messages)
         # 1. persist: nothing below happens until the fsync has returned.
         if rd.must_sync or rd.entries or rd.snapshot is not None:
             started = time.perf_counter()
@@ -308,8 +318,9 @@ class RaftNode:
         if rd.soft_state is not None and rd.soft_state.lead and rd.soft_state.lead != self._last_leader:
             self._last_leader = rd.soft_state.lead
             metrics.leader_changes.inc()
-        # 2. send, only now that what the messages promise is durable.
-        if rd.messages and self.transport is not None:
+        # 2. a follower or candidate sends only now that what its messages
+        # promise (a vote, an acknowledged entry) is durable.
+        if rd.messages and self.transport is not None and not leader_sends_first:
             self.transport.send(rd.messages)
         # 3. apply
         if rd.snapshot is not None:

@@ -261,4 +261,6 @@ class ClusterMembers:
             except Exception as error:  # no leader yet, timeout: try again
                 logger.debug("publishing member record: %s", error)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                # Short: clients find members' URLs (and followers the
+                # leader's, to forward keep-alives) only once this is done.
+                delay = min(delay * 2, 0.5)

@@ -36,6 +36,14 @@ def test_keepalives_through_a_follower_hold_a_lease_and_silence_expires_it(clust
     leader = cluster.wait_for_leader()
     follower = next(m for m in cluster.members if m is not leader)
     admin = Client(leader.client_port)
+    # A follower forwards to the leader's client URL, which the leader
+    # publishes in its member record once it sees a leader (itself).
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        code, body = Client(follower.client_port).call("/v3/cluster/member/list", {})
+        if code == 200 and all(m.get("clientURLs") for m in body["members"]):
+            break
+        time.sleep(0.1)
     code, granted = admin.call("/v3/lease/grant", {"TTL": "3"})
     assert code == 200
     lease = granted["ID"]

@@ -34,6 +34,10 @@ def test_health_reports_the_elected_member_and_term_survives_restart(tmp_path):
         assert int(first["raftAppliedIndex"]) >= 2  # bootstrap membership + the leader's empty entry
         # An empty store starts at revision 1, as etcd's; the member then
         # publishes its own record (name, URLs) under the system prefix.
+        deadline = time.monotonic() + 10
+        while first["header"]["revision"] == "1" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            first = member_status(base)
         assert first["header"]["revision"] == "2"
         assert int(first["dbSize"]) > 0
     finally:
