@@ -144,10 +144,9 @@ async def serve_member(
     cluster_id = cluster.cluster_id if cluster else 0
 
     def header(revision: int) -> ResponseHeader:
-        status = node_ref[0].status() if node_ref else None
         return ResponseHeader(
-            cluster_id=cluster_id, member_id=status.id if status else node_id, revision=revision,
-            raft_term=status.term if status else 0,
+            cluster_id=cluster_id, member_id=node_id, revision=revision,
+            raft_term=node_ref[0].term if node_ref else 0,
         )
 
     hub = WatchHub.attach(machine, header=header)

@@ -222,6 +222,10 @@ class RaftNode:
         self._inbox.put_nowait(("transfer", transferee))
 
     @property
+    def term(self) -> int:
+        return self.raw.raft.term
+
+    @property
     def pending_proposals(self) -> int:
         return len(self._proposals)
 

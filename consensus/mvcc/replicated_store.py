@@ -225,9 +225,11 @@ class ReplicatedStore:
         return self._header()
 
     def _header(self) -> ResponseHeader:
-        status = self.node.status()
+        # Every response carries one: read the two numbers directly rather
+        # than build the node's whole status.
         return ResponseHeader(
-            cluster_id=self.cluster_id, member_id=status.id, revision=self.machine.revision, raft_term=status.term,
+            cluster_id=self.cluster_id, member_id=self.node.id, revision=self.machine.revision,
+            raft_term=self.node.term,
         )
 
     # -- the leader's lease duties ----------------------------------------------------------

@@ -21,6 +21,8 @@ dataclass field exactly once (checked at import).
 """
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, fields
 from typing import Any, Callable
 
@@ -146,8 +148,11 @@ class RepeatedCodec:
 # -- message schemas -------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=None)
 def _camel(name: str) -> str:
-    """protoc's JSON name: underscores dropped, the next letter upper-cased."""
+    """protoc's JSON name: underscores dropped, the next letter upper-cased.
+    Cached: the set of field names is small and fixed, and this is on the
+    path of every request and response."""
     head, *rest = name.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
