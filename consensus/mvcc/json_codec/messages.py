@@ -22,7 +22,6 @@ dataclass field exactly once (checked at import).
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass, fields
 from typing import Any, Callable
 
