@@ -165,7 +165,7 @@ class _Host:
             self.application,
             lifespan="off",
             http="httptools",
-            ws="websockets",
+            ws="websockets-sansio",
             log_config=None,
             access_log=False,
             server_header=False,

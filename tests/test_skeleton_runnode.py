@@ -301,3 +301,23 @@ def test_failing_extra_task_stops_the_node_with_status_1(tmp_path):
     assert "worker broke on purpose" in stderr
     # The first failure cancels the other task, which still unwinds.
     assert marks.read_text().count("unwound") == 2
+
+
+def test_websocket_handshakes_reach_channels(node):
+    """The server speaks websockets and hands them to Channels; with no
+    consumer routed yet, Channels refuses the handshake (403), not the server."""
+    import asyncio
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    _, base_url, _ = node
+    url = base_url.replace("http://", "ws://") + "/ws/v1/nothing-here"
+
+    async def attempt():
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url, open_timeout=10):
+                pass
+        return refused.value.response.status_code
+
+    assert asyncio.run(attempt()) == 403
