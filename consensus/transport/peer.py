@@ -91,6 +91,9 @@ class PeerSender:
         self._accepting = True  # False while down (between a failure and the next dial)
         self._wake = asyncio.Event()
         self._address_changed = asyncio.Event()
+        # Set when the peer connects to us while we wait to redial it: it is
+        # up now, so the backoff is pointless (a member just added and started).
+        self._retry_now = asyncio.Event()
         self._snapshot: SnapshotSender | None = None
         self._awaiting_ack: dict[int, SnapshotSender] = {}
         self._next_stream_id = 1
@@ -134,6 +137,11 @@ class PeerSender:
         self._queued_bytes += size
         self._wake.set()
         return True
+
+    def nudge(self) -> None:
+        """The peer has just connected to us: if we are waiting to redial
+        it, redial now, with the backoff reset."""
+        self._retry_now.set()
 
     def set_address(self, host: str, port: int) -> None:
         """Reconnect to a new address (a no-op if it is unchanged)."""
@@ -182,10 +190,16 @@ class PeerSender:
                     self._go_down(lost=True)
             delay = backoff * self._rng.uniform(0.5, 1.0)
             backoff = min(backoff * 2, self._options.backoff_max)
-            # An address change cuts the wait short.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._address_changed.wait()
+            # An address change, or the peer connecting to us, cuts the wait short.
+            self._retry_now.clear()
+            waits = [asyncio.ensure_future(self._address_changed.wait()), asyncio.ensure_future(self._retry_now.wait())]
+            try:
+                await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waits:
+                    waiter.cancel()
+            if self._retry_now.is_set():
+                backoff = self._options.backoff_initial
 
     async def _dial(self) -> FramedStream:
         opts, me = self._options, self._identity

@@ -56,6 +56,7 @@ class PeerListener:
         deliver: Callable[[Message], None],
         log: RateLimitedLog,
         lookup_member: Lookup | None = None,
+        on_authenticated: Callable[[int], None] = lambda peer_id: None,
     ) -> None:
         self._identity = identity
         self._options = options
@@ -64,6 +65,7 @@ class PeerListener:
         self._deliver = deliver
         self._log = log
         self._lookup_member = lookup_member
+        self._on_authenticated = on_authenticated
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task] = set()
         self._by_peer: dict[int, asyncio.Task] = {}
@@ -127,6 +129,7 @@ class PeerListener:
                 older.cancel()
             self._by_peer[peer_id] = task
             logger.info("member %d connected from %s", peer_id, stream.peername)
+            self._on_authenticated(peer_id)
             await self._serve(stream, peer_id)
         except asyncio.CancelledError:
             pass  # closed by us: transport closing, peer removed or replaced

@@ -119,6 +119,7 @@ class PeerTransport:
             deliver=deliver,
             log=self._log,
             lookup_member=lookup_member,
+            on_authenticated=self._peer_is_up,
         )
         self._started = False
 
@@ -173,6 +174,11 @@ class PeerTransport:
         self._counters[peer_id] = counters
         self._peers[peer_id] = peer
         peer.start()
+
+    def _peer_is_up(self, peer_id: int) -> None:
+        peer = self._peers.get(peer_id)
+        if peer is not None:
+            peer.nudge()
 
     def remove_peer(self, peer_id: int) -> None:
         """Forget ``peer_id``: stop sending to it, close its connections, and

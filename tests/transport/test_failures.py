@@ -247,3 +247,25 @@ def test_the_listener_closes_a_silent_inbound_connection():
         await b.transport.close()
 
     run(body())
+
+
+def test_a_peer_that_connects_to_us_is_redialed_at_once_not_after_the_backoff():
+    # A member added to a running cluster is not ready when the others first
+    # dial it; once it connects to them, they must not sit out their backoff
+    # before sending it anything.
+    async def body():
+        a = await Member(1, backoff_initial=5.0, backoff_max=5.0).start()
+        b = await Member(2).start()
+        a.knows(b)  # b does not know a yet: a's dial is refused, a backs off 5 s
+        a.transport.send([heartbeat(1, 2)])
+        await eventually(lambda: 2 in a.unreachable, what="a's first dial to fail")
+        assert not a.transport.stats()[2].connected
+        b.knows(a)
+        b.transport.send([heartbeat(2, 1)])  # b dials a
+        await eventually(lambda: len(a.delivered) == 1, what="b's heartbeat")
+        await eventually(lambda: a.transport.stats()[2].connected, timeout=2.5, what="a to redial at once")
+        a.transport.send([heartbeat(1, 2, commit=7)])
+        await eventually(lambda: [m.commit for m in b.delivered] == [7])
+        await close_all([a, b])
+
+    run(body())
