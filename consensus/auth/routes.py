@@ -22,6 +22,7 @@ from typing import Any, Awaitable, Callable
 
 from consensus.mvcc.api import StoreError
 from consensus.mvcc.json_codec import error_to_json
+from consensus.mvcc.retryable_errors import as_store_error
 from consensus.node import NotLeaderError
 
 from .api import (
@@ -72,16 +73,6 @@ AUTH_PATHS: dict[str, type] = {
 UNAUTHENTICATED_PATHS = frozenset({"/v3/auth/authenticate"})
 
 
-class _NoLeaderError(StoreError):
-    grpc_code = 14  # UNAVAILABLE
-    message = "etcdserver: no leader"
-
-
-class _TimedOutError(StoreError):
-    grpc_code = 14
-    message = "etcdserver: request timed out"
-
-
 def _dumps(obj: dict) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
@@ -113,12 +104,8 @@ def _handler(path: str, request_type: type, call: Callable[[Any, Any], Awaitable
         try:
             request = decode_request(request_type, body)
             response = await call(request, user)
-        except StoreError as error:
-            return error_answer(error)
-        except NotLeaderError:
-            return error_answer(_NoLeaderError())
-        except TimeoutError:
-            return error_answer(_TimedOutError())
+        except (StoreError, NotLeaderError, TimeoutError) as error:
+            return error_answer(as_store_error(error))
         return 200, _dumps(encode_message(response))
 
     handler.__name__ = handler.__qualname__ = "auth" + path.removeprefix("/v3/auth").replace("/", "_")

@@ -15,13 +15,10 @@ from typing import Any, Awaitable, Callable
 from consensus.mvcc.api import InvalidRequestError, StoreError
 from consensus.mvcc.json_codec import error_to_json
 
+from consensus.mvcc.retryable_errors import as_store_error
 from consensus.node import NotLeaderError
 
 from .members import ClusterMembers, MemberInfo
-
-
-class _Unavailable(StoreError):
-    grpc_code = 14
 
 Handler = Callable[[bytes, Any, Any], Awaitable[tuple[int, bytes]]]
 
@@ -86,12 +83,8 @@ def member_routes(members: ClusterMembers, header: Callable[[], dict], authorize
             try:
                 authorize(user, kind)
                 return answer(await run(_parse(body)))
-            except StoreError as error:
-                return failed(error)
-            except NotLeaderError:
-                return failed(_Unavailable("etcdserver: no leader"))
-            except TimeoutError:
-                return failed(_Unavailable("etcdserver: request timed out"))
+            except (StoreError, NotLeaderError, TimeoutError) as error:
+                return failed(as_store_error(error))
         return handler
 
     async def list_members(obj: dict) -> dict:

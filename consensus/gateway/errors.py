@@ -26,24 +26,9 @@ from http import HTTPStatus
 
 from consensus.mvcc.api import StoreError
 from consensus.mvcc.json_codec import error_to_json, http_status
-from consensus.node import NotLeaderError
+from consensus.mvcc.retryable_errors import NoLeaderError, RequestTimedOutError, as_store_error  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
-
-
-class NoLeaderError(StoreError):
-    """No leader, or leadership was lost while the request waited."""
-
-    grpc_code = 14  # UNAVAILABLE
-    message = "etcdserver: no leader"
-
-
-class RequestTimedOutError(StoreError):
-    """The proposal or read did not complete in its time; it may still be
-    applied later, exactly as with etcd."""
-
-    grpc_code = 14
-    message = "etcdserver: request timed out"
 
 
 class StoreNotRunningError(StoreError):
@@ -78,19 +63,6 @@ GRPC_CODE_NAMES = (
     "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted", "OutOfRange",
     "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated",
 )
-
-
-def as_store_error(exc: BaseException) -> StoreError | None:
-    """The ``StoreError`` a client should see for ``exc``; ``None`` for an
-    exception that is not a known outcome (a bug: the caller logs it and
-    answers ``InternalError``)."""
-    if isinstance(exc, StoreError):
-        return exc
-    if isinstance(exc, NotLeaderError):
-        return NoLeaderError()
-    if isinstance(exc, TimeoutError):
-        return RequestTimedOutError()
-    return None
 
 
 def internal_error(exc: BaseException, context: str) -> StoreError:
