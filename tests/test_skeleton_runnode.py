@@ -161,7 +161,8 @@ def test_index_page_and_its_stylesheet(node):
         get(base_url + "/no-such-page")
     assert caught.value.code == 404
 
-    assert stop(process)[0] == 0
+    code, _, stderr = stop(process)
+    assert code == 0, stderr
 
 
 @pytest.mark.parametrize(
