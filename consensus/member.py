@@ -312,11 +312,16 @@ async def _bootstrap_root_when_leader(node: RaftNode, service: AuthService, data
     random password, enables auth, prints the password once and writes it
     to ``<data-dir>/root-password`` (0600). Ends once the auth state is
     known to be initialized (by this member or any other)."""
-    while True:
+    while not node.stopped:
         if node.is_leader:
             try:
                 password = await bootstrap_root(service)
             except Exception as error:  # not leader any more, timeout: try again
+                if asyncio.current_task().cancelling():
+                    # asyncio.wait_for (3.11) answers a cancel that races
+                    # with its future's failure by raising the failure:
+                    # the member is stopping, do not retry.
+                    raise asyncio.CancelledError() from error
                 logger.info("auth bootstrap not done yet: %s", error)
             else:
                 if password is not None:

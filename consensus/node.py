@@ -170,6 +170,7 @@ class RaftNode:
     async def propose(self, payload: bytes, timeout: float = 5.0) -> Any:
         """Replicate ``payload`` and return the state machine's result once it
         is applied here. Raises NotLeaderError (retryable) or TimeoutError."""
+        self._check_running()
         request_id = self._run_id + next(self._request_ids).to_bytes(_REQUEST_ID_BYTES - 4, "big")
         future = asyncio.get_running_loop().create_future()
         self._proposals[request_id] = future
@@ -185,6 +186,7 @@ class RaftNode:
     async def read_index(self, timeout: float = 5.0) -> int:
         """A linearizable read point: returns once this member has applied
         everything committed when the call was made."""
+        self._check_running()
         context = self._run_id + b"r" + next(self._request_ids).to_bytes(8, "big")
         future = asyncio.get_running_loop().create_future()
         self._reads[context] = future
@@ -199,6 +201,7 @@ class RaftNode:
         applied here. ``cc.context`` must make the change unique (e.g. carry a
         request id). Raises NotLeaderError (retryable: no leader, or a change
         is already in flight) or TimeoutError."""
+        self._check_running()
         data = cc.encode()
         if data in self._conf_changes:
             raise ValueError("this exact conf change is already pending")
@@ -209,6 +212,17 @@ class RaftNode:
             return await asyncio.wait_for(future, timeout)
         finally:
             self._conf_changes.pop(data, None)
+
+    def _check_running(self) -> None:
+        # Once the owner task has ended nothing reads the inbox: a request
+        # queued now would only wait out its timeout.
+        if self._stopped:
+            raise NotLeaderError("node is shutting down")
+
+    @property
+    def stopped(self) -> bool:
+        """True once ``run()`` has ended; requests are refused from then on."""
+        return self._stopped
 
     def deliver(self, message: Message) -> None:
         """A message from a peer (called by the transport, on the loop)."""

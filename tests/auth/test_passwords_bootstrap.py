@@ -117,3 +117,40 @@ def test_root_password_file_is_0600_and_atomic(tmp_path):
     write_root_password_file(tmp_path, "again")
     assert path.read_text() == "again\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == [ROOT_PASSWORD_FILE]  # no temporary left
+
+
+def test_the_bootstrap_task_stops_when_cancelled_even_if_its_proposal_fails_at_that_moment(tmp_path):
+    """asyncio.wait_for (3.11) can answer a cancel with the awaited
+    future's own failure; the member's bootstrap loop must still end, not
+    retry against a node that has stopped (seen: a node stopped by SIGINT
+    while the first leader bootstrapped root hung for 10 s)."""
+    from consensus.member import _bootstrap_root_when_leader
+    from consensus.node import NotLeaderError
+
+    class LeaderNode:
+        is_leader = True
+        stopped = False
+
+    class FailingService:
+        calls = 0
+
+        async def state(self):
+            FailingService.calls += 1
+            # The stop arrives while the proposal waits, and the wait
+            # answers it with the node's failure, as wait_for can.
+            waiting = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(asyncio.current_task().cancel)
+            try:
+                await waiting
+            except asyncio.CancelledError:
+                raise NotLeaderError("node is shutting down") from None
+
+    async def run():
+        task = asyncio.create_task(_bootstrap_root_when_leader(LeaderNode(), FailingService(), tmp_path))
+        async with asyncio.timeout(2):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    asyncio.run(run())
+    assert FailingService.calls == 1
+    assert not (tmp_path / ROOT_PASSWORD_FILE).exists()

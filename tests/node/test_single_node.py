@@ -102,3 +102,31 @@ def test_read_index_covers_every_completed_write(tmp_path):
         return last
 
     assert asyncio.run(with_running(node, storage, body)) > 0
+
+
+def test_a_stopped_node_refuses_requests_at_once(tmp_path):
+    """Once the owner task has ended nothing drains the inbox: a request
+    made then must fail at once (retryable), not wait out its timeout."""
+    from consensus.node import NotLeaderError
+
+    node, storage = make_node(tmp_path)
+
+    async def body(node):
+        task = asyncio.create_task(node.run())
+        for _ in range(200):
+            if node.is_leader:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert node.stopped
+        for call in (lambda: node.propose(b"late", timeout=30), lambda: node.read_index(timeout=30)):
+            async with asyncio.timeout(1):
+                with pytest.raises(NotLeaderError, match="shutting down"):
+                    await call()
+
+    try:
+        asyncio.run(body(node))
+    finally:
+        storage.close()
