@@ -59,6 +59,26 @@ RULES = (
         why="the peer transport sits directly on the Raft core: no Django, storage, node or MVCC",
     ),
     Rule(
+        "config_center/content",
+        banned=("django", "rest_framework", "channels", "asyncio", "consensus", "config_center"),
+        allowed=("config_center.content",),
+        why="item content (formats, schema, diff) is pure functions: no store, no web, no I/O",
+    ),
+    Rule(
+        "config_center/store",
+        banned=("django", "rest_framework", "channels", "consensus", "config_center.service"),
+        allowed=("consensus.mvcc.api", "consensus.mvcc.system_keys", "consensus.member"),
+        why="the config service reaches the store through etcd's request types and its own client "
+        "interface, never Raft or the state machine",
+    ),
+    Rule(
+        "config_center/service",
+        banned=("django", "rest_framework", "channels", "consensus"),
+        allowed=("consensus.mvcc.api",),
+        why="the service layer is written against the store client interface (config_center.store) "
+        "and knows nothing of the web edge",
+    ),
+    Rule(
         "consensus/node_config.py",
         banned=("django", "asyncio", "socket", "os", "config_center"),
         why="node configuration parsing is pure: the environment is passed in",

@@ -1,0 +1,68 @@
+"""What every service call needs: the store client, the clock, the limits,
+and a cache of content blobs."""
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable
+
+from config_center.store.client import StoreClient
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Refused above these, with ``LimitError``. An item's content must also
+    fit the store's own request limit (1.5 MiB by default), which the
+    default item size leaves room under."""
+
+    max_item_bytes: int = 1024 * 1024
+    max_namespaces: int = 10_000
+    max_items_per_namespace: int = 1_000
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change, and from where (both go into the audit log)."""
+
+    name: str
+    address: str = ""
+
+
+class BlobCache:
+    """Content blobs by key, least recently used first out, bounded in
+    bytes. Blobs are immutable (addressed by their hash), so a cached blob is
+    never stale."""
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._blobs: OrderedDict[bytes, bytes] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: bytes) -> bytes | None:
+        value = self._blobs.get(key)
+        if value is not None:
+            self._blobs.move_to_end(key)
+        return value
+
+    def put(self, key: bytes, value: bytes) -> None:
+        if len(value) > self.max_bytes or key in self._blobs:
+            return
+        self._blobs[key] = value
+        self._bytes += len(value)
+        while self._bytes > self.max_bytes:
+            _, old = self._blobs.popitem(last=False)
+            self._bytes -= len(old)
+
+
+@dataclass
+class ServiceContext:
+    client: StoreClient
+    limits: Limits = field(default_factory=Limits)
+    clock: Callable[[], float] = time.time
+    blobs: BlobCache = field(default_factory=BlobCache)
+
+    def now(self) -> str:
+        """The current time as RFC 3339 UTC with milliseconds."""
+        t = self.clock()
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"

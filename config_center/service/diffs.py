@@ -1,0 +1,108 @@
+"""Diffs an operator asks for: the drafts against the live config, two
+releases, two versions of one item. Each changed item gets a unified text
+diff and, when both sides parse as structured data, a structural diff
+(``content.diff``), the same for JSON, YAML and properties."""
+from __future__ import annotations
+
+from typing import Any
+
+from config_center.content import diff, formats
+from config_center.content.formats import ContentError
+
+from . import items, namespaces, releases
+from .context import ServiceContext
+from .errors import InvalidError, NotFoundError
+
+ADDED, MODIFIED, DELETED = "added", "modified", "deleted"
+
+
+def _structural(old_format: str, old: str, new_format: str, new: str) -> list[dict] | None:
+    if old_format not in formats.STRUCTURED or new_format not in formats.STRUCTURED:
+        return None
+    try:
+        return [c.as_dict() for c in diff.structural(formats.parse(old_format, old), formats.parse(new_format, new))]
+    except ContentError:
+        return None
+
+
+def item_change(name: str, old: dict | None, new: dict | None, old_label: str, new_label: str) -> dict | None:
+    """The change of one item between two sides (each ``{format, content}``
+    or None when absent there); None when both sides are equal."""
+    if old is None and new is None:
+        return None
+    if old is not None and new is not None and old["content"] == new["content"] and old["format"] == new["format"]:
+        return None
+    op = ADDED if old is None else DELETED if new is None else MODIFIED
+    old_text = old["content"] if old else ""
+    new_text = new["content"] if new else ""
+    change: dict[str, Any] = {
+        "name": name, "op": op,
+        "format": (new or old)["format"],
+        "unified": diff.unified(old_text, new_text, f"{old_label}/{name}", f"{new_label}/{name}"),
+        "structural": None,
+    }
+    if old is not None and new is not None:
+        change["structural"] = _structural(old["format"], old_text, new["format"], new_text)
+    return change
+
+
+async def with_content(ctx: ServiceContext, ns: str, refs: dict[str, dict]) -> dict[str, dict]:
+    contents = await items.read_blobs(ctx, ns, [ref["blob"] for ref in refs.values()])
+    return {name: {"format": ref["format"], "content": contents[ref["blob"]]} for name, ref in refs.items()}
+
+
+def compare(old: dict[str, dict], new: dict[str, dict], old_label: str, new_label: str) -> list[dict]:
+    changes = []
+    for name in sorted(set(old) | set(new)):
+        change = item_change(name, old.get(name), new.get(name), old_label, new_label)
+        if change is not None:
+            changes.append(change)
+    return changes
+
+
+async def drafts_vs_live(ctx: ServiceContext, ns: str) -> dict:
+    """What publishing now would change."""
+    _, head = await namespaces.load(ctx, ns)
+    old, _ = await side(ctx, ns, "live")
+    new, _ = await side(ctx, ns, "draft")
+    return {"namespace": ns, "revision": head.revision, "changes": compare(old, new, "live", "draft")}
+
+
+async def side(ctx: ServiceContext, ns: str, ref: Any) -> tuple[dict[str, dict], str]:
+    """The item set ``ref`` names: ``"live"``, ``"draft"`` (live with drafts
+    applied) or a release number; with a label for diff headers."""
+    if ref == "live":
+        return await with_content(ctx, ns, await items.live_items(ctx, ns)), "live"
+    if ref == "draft":
+        refs = dict(await items.live_items(ctx, ns))
+        for name, draft in (await items.drafts(ctx, ns)).items():
+            if draft["op"] == items.DELETE:
+                refs.pop(name, None)
+            else:
+                refs[name] = draft
+        return await with_content(ctx, ns, refs), "draft"
+    seq = _release_number(ref)
+    release = await releases.get(ctx, ns, seq)
+    return await with_content(ctx, ns, release["items"]), f"release-{seq}"
+
+
+def _release_number(ref: Any) -> int:
+    if isinstance(ref, str) and ref.isdigit():
+        ref = int(ref)
+    if not isinstance(ref, int) or isinstance(ref, bool) or ref < 1:
+        raise InvalidError(f"{ref!r} is not a version: use 'live', 'draft' or a release number")
+    return ref
+
+
+async def between(ctx: ServiceContext, ns: str, old_ref: Any, new_ref: Any, *, item: str | None = None) -> dict:
+    """Changes from ``old_ref`` to ``new_ref`` (see ``side``), of the whole
+    namespace or of one item."""
+    await namespaces.load(ctx, ns)
+    old, old_label = await side(ctx, ns, old_ref)
+    new, new_label = await side(ctx, ns, new_ref)
+    if item is not None:
+        if item not in old and item not in new:
+            raise NotFoundError(f"item {item!r} exists in neither {old_label} nor {new_label}")
+        old = {item: old[item]} if item in old else {}
+        new = {item: new[item]} if item in new else {}
+    return {"namespace": ns, "from": old_label, "to": new_label, "changes": compare(old, new, old_label, new_label)}

@@ -1,0 +1,221 @@
+"""Publishing drafts as a release, rolling back to any retained release,
+and pruning history by the namespace's retention policy.
+
+A release records the whole live item set it produced (name -> format,
+content hash, size), so any retained release can be restored exactly.
+Releases are plain keys (``keys.release``), not the MVCC history of the
+item keys: compaction of the store never touches them. A publish and a
+rollback each commit in one transaction: applications see the namespace
+before or after, never between."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from config_center.content import formats, schema
+from config_center.store import keys, records
+
+from . import namespaces
+from .changes import Head, Plan, apply_change
+from .context import Actor, ServiceContext
+from .errors import ForbiddenError, InvalidError, NotFoundError, SchemaViolationError
+from .items import DELETE, drafts, live_items, read_blobs
+
+
+def _release_items(live: dict[str, dict]) -> dict[str, dict]:
+    return {name: {"format": item["format"], "blob": item["blob"], "size": item["size"]}
+            for name, item in sorted(live.items())}
+
+
+async def _check_schema(ctx: ServiceContext, ns: str, record: dict, items: dict[str, dict]) -> None:
+    if not record.get("schema"):
+        return
+    structured = {name: item for name, item in items.items() if item["format"] in formats.STRUCTURED}
+    contents = await read_blobs(ctx, ns, [item["blob"] for item in structured.values()])
+    broken = {}
+    for name, item in structured.items():
+        found = schema.violations(record["schema"], formats.parse(item["format"], contents[item["blob"]]))
+        if found:
+            broken[name] = [v.as_dict() for v in found]
+    if broken:
+        count = sum(map(len, broken.values()))
+        raise SchemaViolationError(
+            f"{count} schema violation(s) in {len(broken)} item(s) of {ns!r}; nothing was published",
+            {"items": broken},
+        )
+
+
+def _comment(comment: Any) -> str:
+    if not isinstance(comment, str) or len(comment) > 2000:
+        raise InvalidError("comment must be a string of at most 2000 characters")
+    return comment
+
+
+async def publish(ctx: ServiceContext, actor: Actor, ns: str, *, comment: Any = "", base_revision: Any = None) -> dict:
+    """Apply every draft of ``ns`` at once and record the release."""
+    comment = _comment(comment)
+
+    async def plan(head: Head) -> Plan:
+        record, head = await namespaces.load(ctx, ns)
+        drafted = await drafts(ctx, ns)
+        namespaces.check_base(head, base_revision, "a publish", {"drafts": sorted(drafted)})
+        if not drafted:
+            raise InvalidError(f"namespace {ns!r} has no drafts to publish")
+        if record.get("four_eyes") and any(d["author"] == actor.name for d in drafted.values()):
+            raise ForbiddenError(
+                f"namespace {ns!r} requires four eyes: {actor.name!r} drafted some of these changes "
+                "and may not publish them"
+            )
+        live = await live_items(ctx, ns)
+        seq = head.release_seq + 1
+        now = ctx.now()
+        new_live = dict(live)
+        changes: dict[str, str] = {}
+        ops: list = []
+        for name, draft in sorted(drafted.items()):
+            if draft["op"] == DELETE:
+                new_live.pop(name, None)
+                changes[name] = "deleted"
+                ops.append(records.delete(keys.item(ns, name)))
+                continue
+            changes[name] = "modified" if name in live else "added"
+            item = {"name": name, "format": draft["format"], "blob": draft["blob"], "size": draft["size"],
+                    "release": seq, "updated_at": now, "updated_by": draft["author"], "published_by": actor.name}
+            new_live[name] = item
+            ops.append(records.put(keys.item(ns, name), item))
+        await _check_schema(ctx, ns, record, new_live)
+        release = {"seq": seq, "kind": "publish", "author": actor.name, "time": now, "comment": comment,
+                   "changes": changes, "items": _release_items(new_live)}
+        ops += [records.delete_prefix(keys.drafts(ns)), records.put(keys.release(ns, seq), release)]
+        return Plan("release.publish", ns, ops=ops, comment=comment, details={"seq": seq, "changes": changes},
+                    release_seq=seq, result=release)
+
+    done = await apply_change(ctx, ns, actor, plan)
+    release = {**done.plan.result, "revision": done.revision}
+    await prune(ctx, actor, ns)
+    return release
+
+
+async def rollback(ctx: ServiceContext, actor: Actor, ns: str, to_seq: Any, *, comment: Any = "",
+                   base_revision: Any = None) -> dict:
+    """A new release whose items equal release ``to_seq``'s. Drafts stay as
+    they are; ``drafts_pending`` says how many there are."""
+    comment = _comment(comment)
+    if not isinstance(to_seq, int) or isinstance(to_seq, bool) or to_seq < 1:
+        raise InvalidError("the release to roll back to must be a release number (1 or more)")
+
+    async def plan(head: Head) -> Plan:
+        _, head = await namespaces.load(ctx, ns)
+        namespaces.check_base(head, base_revision, "a rollback")
+        target_kv = await records.get(ctx.client, keys.release(ns, to_seq))
+        if target_kv is None:
+            raise NotFoundError(f"release {to_seq} of {ns!r} does not exist (never made, or pruned)")
+        target = records.decode(target_kv.value)["items"]
+        live = await live_items(ctx, ns)
+        if _release_items(live) == target:
+            raise InvalidError(f"the live config of {ns!r} already equals release {to_seq}")
+        seq = head.release_seq + 1
+        now = ctx.now()
+        ops: list = []
+        changes: dict[str, str] = {}
+        for name in sorted(set(live) - set(target)):
+            ops.append(records.delete(keys.item(ns, name)))
+            changes[name] = "deleted"
+        for name, wanted in target.items():
+            current = live.get(name)
+            if current and current["blob"] == wanted["blob"] and current["format"] == wanted["format"]:
+                continue
+            changes[name] = "modified" if current else "added"
+            ops.append(records.put(keys.item(ns, name), {
+                "name": name, **wanted, "release": seq, "updated_at": now, "updated_by": actor.name,
+                "published_by": actor.name,
+            }))
+        release = {"seq": seq, "kind": "rollback", "rollback_of": to_seq, "author": actor.name, "time": now,
+                   "comment": comment, "changes": changes, "items": target}
+        ops.append(records.put(keys.release(ns, seq), release))
+        pending = len(await drafts(ctx, ns))
+        return Plan("release.rollback", ns, ops=ops, comment=comment,
+                    details={"seq": seq, "rollback_of": to_seq, "changes": changes}, release_seq=seq,
+                    result={**release, "drafts_pending": pending})
+
+    done = await apply_change(ctx, ns, actor, plan)
+    result = {**done.plan.result, "revision": done.revision}
+    await prune(ctx, actor, ns)
+    return result
+
+
+def _age_days(time: str, now: float) -> float:
+    then = datetime.strptime(time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+    return (now - then) / 86400
+
+
+async def prune(ctx: ServiceContext, actor: Actor, ns: str) -> dict:
+    """Delete the releases the retention policy no longer keeps, and the
+    content only they referred to. Audited when it deletes anything."""
+
+    async def plan(head: Head) -> Plan:
+        record, head = await namespaces.load(ctx, ns)
+        policy = record["retention"]
+        kvs, _ = await records.scan(ctx.client, keys.releases(ns), descending=True)
+        now = ctx.clock()
+        doomed, kept = [], []
+        for position, kv in enumerate(kvs):
+            release = records.decode(kv.value)
+            too_many = policy["max_releases"] and position >= policy["max_releases"]
+            too_old = policy["max_age_days"] and _age_days(release["time"], now) > policy["max_age_days"]
+            if position >= policy["min_releases"] and (too_many or too_old):
+                doomed.append(release["seq"])
+            else:
+                kept.append(release)
+        if not doomed:
+            return Plan("release.prune", ns, result={"pruned": []})
+        referenced = {item["blob"] for release in kept for item in release["items"].values()}
+        referenced |= {item["blob"] for item in (await live_items(ctx, ns)).values()}
+        referenced |= {d["blob"] for d in (await drafts(ctx, ns)).values() if d["op"] != DELETE}
+        blob_kvs, _ = await records.scan(ctx.client, keys.blobs(ns))
+        unused = [kv.key for kv in blob_kvs if keys.name_after(keys.blobs(ns), kv.key) not in referenced]
+        ops = [records.delete(keys.release(ns, seq)) for seq in doomed] + [records.delete(key) for key in unused]
+        return Plan("release.prune", ns, ops=ops, details={"releases": sorted(doomed), "blobs": len(unused)},
+                    result={"pruned": sorted(doomed)})
+
+    # Nothing to prune is the common case: check before writing an audit entry.
+    probe = await plan(Head(ns))
+    if not probe.result["pruned"]:
+        return probe.result
+    done = await apply_change(ctx, ns, actor, plan)
+    return done.plan.result
+
+
+def _release_view(kv) -> dict:
+    return {**records.decode(kv.value), "revision": kv.mod_revision}
+
+
+async def list_page(ctx: ServiceContext, ns: str, *, cursor: int = 0, limit: int = 50) -> dict:
+    """Releases newest first, without their item lists; ``cursor``: the
+    last seq of the previous page."""
+    await namespaces.load(ctx, ns)
+    if not 1 <= limit <= 500:
+        raise InvalidError("limit must be between 1 and 500")
+    after = keys.release(ns, cursor) if cursor else b""
+    kvs, more = await records.scan(ctx.client, keys.releases(ns), start_after=after, limit=limit, descending=True)
+    results = []
+    for kv in kvs:
+        release = _release_view(kv)
+        release["item_count"] = len(release.pop("items"))
+        results.append(release)
+    return {"results": results, "next": results[-1]["seq"] if more and results else None}
+
+
+async def get(ctx: ServiceContext, ns: str, seq: Any, *, with_content: bool = False) -> dict:
+    await namespaces.load(ctx, ns)
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        raise InvalidError("a release number is 1 or more")
+    kv = await records.get(ctx.client, keys.release(ns, seq))
+    if kv is None:
+        raise NotFoundError(f"release {seq} of {ns!r} does not exist (never made, or pruned)")
+    release = _release_view(kv)
+    if with_content:
+        contents = await read_blobs(ctx, ns, [item["blob"] for item in release["items"].values()])
+        for item in release["items"].values():
+            item["content"] = contents[item["blob"]]
+    return release

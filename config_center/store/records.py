@@ -1,0 +1,131 @@
+"""Records as the store holds them, and the store calls the service makes.
+
+A record is a JSON object, written compactly with sorted keys so the same
+record is always the same bytes (audit hashes depend on it). Reads are
+linearizable (the store's default), so a read after an acknowledged write
+sees it on every member.
+
+Transactions: etcd refuses a txn with more than ``max_txn_ops`` operations
+on one level (128 by default) but counts a nested txn's operations against
+the nested txn, so ``txn`` spreads a long list of operations over nested
+transactions without compares. The whole stays one transaction: one
+revision, all or nothing.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Sequence
+
+from consensus.mvcc.api import (
+    Compare,
+    CompareResult,
+    CompareTarget,
+    DeleteRangeRequest,
+    KeyValue,
+    PutRequest,
+    RangeRequest,
+    SortOrder,
+    SortTarget,
+    TxnRequest,
+    TxnResponse,
+)
+
+from .client import StoreClient
+from .keys import prefix_end
+
+# Below etcd's default max-txn-ops (128), leaving room for the caller's own.
+OPS_PER_LEVEL = 100
+
+
+def encode(record: dict) -> bytes:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode(value: bytes) -> dict:
+    return json.loads(value)
+
+
+async def get(client: StoreClient, key: bytes, *, revision: int = 0) -> KeyValue | None:
+    response = await client.range(RangeRequest(key=key, revision=revision))
+    return response.kvs[0] if response.kvs else None
+
+
+async def get_many(client: StoreClient, keys: Sequence[bytes]) -> list[KeyValue | None]:
+    """Several keys read at one revision (one read-only txn)."""
+    if not keys:
+        return []
+    response = await txn(client, [], [RangeRequest(key=key) for key in keys])
+    return [r.kvs[0] if r.kvs else None for r in _flatten(response)]
+
+
+async def scan(
+    client: StoreClient, prefix: bytes, *, start_after: bytes = b"", limit: int = 0, descending: bool = False,
+    revision: int = 0,
+) -> tuple[list[KeyValue], bool]:
+    """Keys under ``prefix`` in key order (or reversed), from just after
+    ``start_after`` (ascending) / just before it (descending); at most
+    ``limit`` (0: all). Returns ``(kvs, more)``."""
+    key, end = prefix, prefix_end(prefix)
+    if start_after:
+        if descending:
+            end = start_after
+        else:
+            key = start_after + b"\0"
+    response = await client.range(RangeRequest(
+        key=key, range_end=end, limit=limit, revision=revision,
+        sort_order=SortOrder.DESCEND if descending else SortOrder.ASCEND, sort_target=SortTarget.KEY,
+    ))
+    return list(response.kvs), response.more
+
+
+async def scan_all(client: StoreClient, prefix: bytes) -> tuple[list[KeyValue], int]:
+    """Every key under ``prefix`` and the store revision they were read at."""
+    response = await client.range(RangeRequest(key=prefix, range_end=prefix_end(prefix)))
+    return list(response.kvs), response.header.revision
+
+
+def put(key: bytes, record: dict | bytes) -> PutRequest:
+    return PutRequest(key=key, value=record if isinstance(record, bytes) else encode(record))
+
+
+def delete(key: bytes) -> DeleteRangeRequest:
+    return DeleteRangeRequest(key=key)
+
+
+def delete_prefix(prefix: bytes) -> DeleteRangeRequest:
+    return DeleteRangeRequest(key=prefix, range_end=prefix_end(prefix))
+
+
+def mod_revision_is(key: bytes, revision: int) -> Compare:
+    """``key`` was last written at ``revision`` (0: ``key`` does not exist)."""
+    if revision == 0:
+        return absent(key)
+    return Compare(result=CompareResult.EQUAL, target=CompareTarget.MOD, key=key, operand=revision)
+
+
+def absent(key: bytes) -> Compare:
+    return Compare(result=CompareResult.EQUAL, target=CompareTarget.VERSION, key=key, operand=0)
+
+
+async def txn(client: StoreClient, compares: Iterable[Compare], ops: Sequence) -> TxnResponse:
+    """One transaction: ``ops`` if every compare holds, else nothing
+    (``succeeded`` False). Long op lists are nested (module docstring)."""
+    return await client.txn(TxnRequest(compare=tuple(compares), success=_levels(list(ops))))
+
+
+def _levels(ops: list) -> tuple:
+    if len(ops) <= OPS_PER_LEVEL:
+        return tuple(ops)
+    chunks = [TxnRequest(success=tuple(ops[i:i + OPS_PER_LEVEL])) for i in range(0, len(ops), OPS_PER_LEVEL)]
+    return _levels(chunks)
+
+
+def _flatten(response: Any) -> list:
+    """The responses of a (possibly nested) txn, in the order of its ops."""
+    out = []
+    for r in response.responses:
+        if isinstance(r, TxnResponse):
+            out.extend(_flatten(r))
+        else:
+            out.append(r)
+    return out
