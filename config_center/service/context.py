@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Protocol
 
 from config_center.store.client import StoreClient
 
@@ -55,12 +55,22 @@ class BlobCache:
             self._bytes -= len(old)
 
 
+class PasswordHasher(Protocol):
+    """How user passwords are hashed: the web edge passes Django's hashers.
+    Both calls are slow on purpose; the service runs them off the loop."""
+
+    def make(self, password: str) -> str: ...
+
+    def check(self, password: str, encoded: str) -> bool: ...
+
+
 @dataclass
 class ServiceContext:
     client: StoreClient
     limits: Limits = field(default_factory=Limits)
     clock: Callable[[], float] = time.time
     blobs: BlobCache = field(default_factory=BlobCache)
+    passwords: PasswordHasher | None = None
 
     def now(self) -> str:
         """The current time as RFC 3339 UTC with milliseconds."""

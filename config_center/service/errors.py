@@ -47,6 +47,13 @@ class NotFoundError(ServiceError):
     code = "not_found"
 
 
+class NotAuthenticatedError(ServiceError):
+    """No valid credentials (wrong password, unknown, expired or revoked token)."""
+
+    status = 401
+    code = "unauthenticated"
+
+
 class ForbiddenError(ServiceError):
     status = 403
     code = "forbidden"

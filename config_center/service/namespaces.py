@@ -13,7 +13,7 @@ the release history and audit chain stay, readable and restorable — a
 namespace created again under the same name continues them."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from consensus.mvcc.api import RangeRequest
 
@@ -163,10 +163,11 @@ async def update(ctx: ServiceContext, actor: Actor, name: str, changes: Any, bas
     return await get(ctx, name)
 
 
-async def list_page(ctx: ServiceContext, *, search: str = "", cursor: str = "", limit: int = 50) -> dict:
+async def list_page(ctx: ServiceContext, *, search: str = "", cursor: str = "", limit: int = 50,
+                    visible: Callable[[str], bool] = lambda ns: True) -> dict:
     """Namespaces in name order whose name or description contains
-    ``search`` (case-insensitive), ``limit`` per page after ``cursor`` (the
-    last name of the previous page)."""
+    ``search`` (case-insensitive) and that ``visible`` admits, ``limit`` per
+    page after ``cursor`` (the last name of the previous page)."""
     if not 1 <= limit <= 500:
         raise InvalidError("limit must be between 1 and 500")
     needle = search.lower()
@@ -177,6 +178,8 @@ async def list_page(ctx: ServiceContext, *, search: str = "", cursor: str = "", 
         for kv in kvs:
             after = kv.key
             record = records.decode(kv.value)
+            if not visible(record["name"]):
+                continue
             if needle and needle not in record["name"].lower() and needle not in record.get("description", "").lower():
                 continue
             found.append(record)

@@ -18,6 +18,8 @@ items do not start with ``a``'s prefix).
     config/blob/<ns>//<sha256>      content, immutable, addressed by its hash
     config/audit/<chain>//<seq>     an audit entry; a namespace's chain is
                                     named after it, the rest is in "_global"
+    config/user/<name>              a console / API user (password hash, grants)
+    config/token/<id>               an API token (hash of its secret, scope)
 
 Release history and blobs are plain keys, not the MVCC history of the item
 keys: compacting the store never removes them.
@@ -98,3 +100,15 @@ def audit_entry(chain: str, seq: int) -> bytes:
 def name_after(prefix: bytes, key: bytes) -> str:
     """The last part of ``key`` (an item name, a digest, a seq) under ``prefix``."""
     return key[len(prefix):].decode()
+
+
+USERS = ROOT + b"user/"
+TOKENS = ROOT + b"token/"
+
+
+def user(name: str) -> bytes:
+    return USERS + name.encode()
+
+
+def token(token_id: str) -> bytes:
+    return TOKENS + token_id.encode()

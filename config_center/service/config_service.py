@@ -1,0 +1,165 @@
+"""``ConfigService``: every operation the API offers, each checked against
+the caller's permissions (``access``) before the rule-keeping modules run
+it. The REST views, the console and the websocket consumers call this and
+nothing below it."""
+from __future__ import annotations
+
+from typing import Any
+
+from . import audit, diffs, items, namespaces, releases, tokens, users
+from .access import DRAFT, MANAGE, PUBLISH, READ, Principal
+from .context import ServiceContext
+from .errors import ForbiddenError, InvalidError
+
+
+class ConfigService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    # -- who is calling -----------------------------------------------------------------------
+
+    async def login(self, name: Any, password: Any, address: str = "") -> Principal:
+        return await users.authenticate(self.ctx, name, password, address)
+
+    async def user_principal(self, name: str, address: str = "") -> Principal:
+        return await users.principal(self.ctx, name, address)
+
+    async def token_principal(self, raw: str, address: str = "") -> Principal:
+        return await tokens.authenticate(self.ctx, raw, address)
+
+    # -- namespaces --------------------------------------------------------------------------------
+
+    async def list_namespaces(self, p: Principal, *, search: str = "", cursor: str = "", limit: int = 50) -> dict:
+        return await namespaces.list_page(self.ctx, search=search, cursor=cursor, limit=limit,
+                                          visible=lambda ns: p.allowed(READ, ns))
+
+    async def create_namespace(self, p: Principal, name: Any, settings: Any) -> dict:
+        if not isinstance(name, str):
+            raise InvalidError("a namespace name is required")
+        p.require(MANAGE, name)
+        return await namespaces.create(self.ctx, p.actor, name, settings)
+
+    async def get_namespace(self, p: Principal, ns: str) -> dict:
+        p.require(READ, ns)
+        return await namespaces.get(self.ctx, ns)
+
+    async def update_namespace(self, p: Principal, ns: str, changes: Any, revision: Any) -> dict:
+        p.require(MANAGE, ns)
+        return await namespaces.update(self.ctx, p.actor, ns, changes, revision)
+
+    async def delete_namespace(self, p: Principal, ns: str, revision: Any, *, archive: bool = False) -> dict:
+        p.require(MANAGE, ns)
+        return await namespaces.delete(self.ctx, p.actor, ns, revision, archive=archive)
+
+    # -- items and drafts --------------------------------------------------------------------------
+
+    async def list_items(self, p: Principal, ns: str) -> list[dict]:
+        p.require(READ, ns)
+        return await items.listing(self.ctx, ns)
+
+    async def get_item(self, p: Principal, ns: str, name: str, *, draft: bool = False) -> dict:
+        p.require(READ, ns)
+        return await items.get(self.ctx, ns, name, draft=draft)
+
+    async def live_config(self, p: Principal, ns: str) -> dict:
+        p.require(READ, ns)
+        return await items.live_config(self.ctx, ns)
+
+    async def save_draft(self, p: Principal, ns: str, name: str, content: Any, *, format: str | None = None,
+                         comment: str = "", revision: Any = None) -> dict:
+        p.require(DRAFT, ns)
+        return await items.save_draft(self.ctx, p.actor, ns, name, content, format=format, comment=comment,
+                                      base_revision=revision)
+
+    async def draft_delete(self, p: Principal, ns: str, name: str, *, comment: str = "", revision: Any = None) -> dict:
+        p.require(DRAFT, ns)
+        return await items.draft_delete(self.ctx, p.actor, ns, name, comment=comment, base_revision=revision)
+
+    async def discard_draft(self, p: Principal, ns: str, name: str, *, revision: Any = None) -> dict:
+        p.require(DRAFT, ns)
+        return await items.discard_draft(self.ctx, p.actor, ns, name, base_revision=revision)
+
+    # -- releases ------------------------------------------------------------------------------------
+
+    async def publish(self, p: Principal, ns: str, *, comment: Any = "", revision: Any = None) -> dict:
+        p.require(PUBLISH, ns)
+        return await releases.publish(self.ctx, p.actor, ns, comment=comment, base_revision=revision)
+
+    async def rollback(self, p: Principal, ns: str, to_release: Any, *, comment: Any = "",
+                       revision: Any = None) -> dict:
+        p.require(PUBLISH, ns)
+        return await releases.rollback(self.ctx, p.actor, ns, to_release, comment=comment, base_revision=revision)
+
+    async def list_releases(self, p: Principal, ns: str, *, cursor: int = 0, limit: int = 50) -> dict:
+        p.require(READ, ns)
+        return await releases.list_page(self.ctx, ns, cursor=cursor, limit=limit)
+
+    async def get_release(self, p: Principal, ns: str, seq: Any) -> dict:
+        p.require(READ, ns)
+        return await releases.get(self.ctx, ns, seq, with_content=True)
+
+    async def prune(self, p: Principal, ns: str) -> dict:
+        p.require(MANAGE, ns)
+        return await releases.prune(self.ctx, p.actor, ns)
+
+    # -- diffs ---------------------------------------------------------------------------------------
+
+    async def pending_changes(self, p: Principal, ns: str) -> dict:
+        p.require(READ, ns)
+        return await diffs.drafts_vs_live(self.ctx, ns)
+
+    async def diff(self, p: Principal, ns: str, old: Any, new: Any, *, item: str | None = None) -> dict:
+        p.require(READ, ns)
+        return await diffs.between(self.ctx, ns, old, new, item=item)
+
+    # -- audit ---------------------------------------------------------------------------------------
+
+    async def audit(self, p: Principal, *, namespace: str | None = None, actor: str | None = None,
+                    action: str | None = None, since: str | None = None, until: str | None = None,
+                    cursor: bytes = b"", limit: int = 50) -> tuple[list[dict], bytes]:
+        if namespace is None:
+            p.require_superuser()
+        else:
+            p.require(READ, namespace)
+        if not 1 <= limit <= 500:
+            raise InvalidError("limit must be between 1 and 500")
+        return await audit.query(self.ctx, chain=namespace, actor=actor, action=action, since=since, until=until,
+                                 cursor=cursor, limit=limit)
+
+    async def verify_audit(self, p: Principal, chain: str) -> dict:
+        if chain == users.GLOBAL:
+            p.require_superuser()
+        else:
+            p.require(READ, chain)
+        return (await audit.verify(self.ctx, chain)).as_dict()
+
+    # -- users and tokens ------------------------------------------------------------------------------
+
+    async def list_users(self, p: Principal) -> list[dict]:
+        p.require_superuser()
+        return await users.listing(self.ctx)
+
+    async def create_user(self, p: Principal, name: Any, password: Any, grants: Any) -> dict:
+        p.require_superuser()
+        return await users.create(self.ctx, p.actor, name, password, grants)
+
+    async def update_user(self, p: Principal, name: str, **changes: Any) -> dict:
+        if changes.keys() - {"password"} or name != p.user or p.token_id is not None:
+            p.require_superuser()  # everyone may change their own password, nothing else
+        return await users.update(self.ctx, p.actor, name, **changes)
+
+    async def delete_user(self, p: Principal, name: str) -> None:
+        p.require_superuser()
+        if name == p.user:
+            raise ForbiddenError("administrators cannot delete themselves")
+        await users.delete(self.ctx, p.actor, name)
+
+    async def create_token(self, p: Principal, **fields: Any) -> dict:
+        return await tokens.create(self.ctx, p, **fields)
+
+    async def list_tokens(self, p: Principal) -> list[dict]:
+        return await tokens.listing(self.ctx, p)
+
+    async def revoke_token(self, p: Principal, token_id: Any) -> dict:
+        return await tokens.revoke(self.ctx, p, token_id)
+
