@@ -7,9 +7,10 @@ DRF relies on expect one; browser sessions are signed cookies.
 
 Environment variables:
 
-- ``CONFIG_CENTER_SECRET_KEY``: signs cookies and tokens. It must be the same on
-  every member of a cluster and secret in production; the default is for
-  development only.
+- ``CONFIG_CENTER_SECRET_KEY``: signs session cookies and CSRF tokens. Not
+  needed: ``runnode`` derives the key from the cluster secret (the same on
+  every member, new for every cluster; ``config_center.service_host``). Any
+  other command gets a random key of its own; no key is ever committed.
 - ``CONFIG_CENTER_DEBUG``: ``1``/``true``/``yes``/``on`` turns Django's debug
   mode on. Off by default.
 - ``CONFIG_CENTER_ALLOWED_HOSTS``: comma-separated host names this node answers
@@ -18,6 +19,7 @@ Environment variables:
 """
 
 import os
+import secrets
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -30,10 +32,7 @@ def _env_flag(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-SECRET_KEY = os.environ.get(
-    "CONFIG_CENTER_SECRET_KEY",
-    "django-insecure-config-center-development-key-do-not-use-in-production",
-)
+SECRET_KEY = os.environ.get("CONFIG_CENTER_SECRET_KEY") or secrets.token_urlsafe(50)
 
 DEBUG = _env_flag("CONFIG_CENTER_DEBUG", False)
 
@@ -48,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "rest_framework",
+    "drf_spectacular",
     "channels",
     "consensus",
     "config_center",
@@ -92,6 +92,31 @@ DATABASES = {
 
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = 12 * 3600
+
+# The REST API (config_center/api): callers are users of the store-backed
+# service (session cookie + CSRF, or an API token), never Django's ORM users.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "config_center.api.authentication.ApiTokenAuthentication",
+        "config_center.api.authentication.StoreSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "config_center.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "config_center API",
+    "DESCRIPTION": "Namespaces, items, drafts, releases, diffs, rollback and audit of config_center.",
+    "VERSION": "1",
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

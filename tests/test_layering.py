@@ -67,7 +67,7 @@ RULES = (
     Rule(
         "config_center/store",
         banned=("django", "rest_framework", "channels", "consensus", "config_center.service"),
-        allowed=("consensus.mvcc.api", "consensus.mvcc.system_keys", "consensus.member"),
+        allowed=("consensus.mvcc.api", "consensus.mvcc.system_keys", "consensus.mvcc.json_codec", "consensus.member"),
         why="the config service reaches the store through etcd's request types and its own client "
         "interface, never Raft or the state machine",
     ),

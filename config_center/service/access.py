@@ -2,8 +2,9 @@
 
 A user holds grants: a role on a namespace pattern. Roles, each including
 the one before: ``viewer`` (read config, releases, diffs and the
-namespace's audit), ``editor`` (+ save and discard drafts), ``publisher``
-(+ publish and roll back), ``admin`` (+ create, change and delete
+namespace's audit; secret items masked), ``editor`` (+ save and discard
+drafts, secret ones included, still masked), ``publisher`` (+ publish and
+roll back, and see secret items), ``admin`` (+ create, change and delete
 namespaces). An ``admin`` grant on ``*`` also administers users, tokens
 and the global audit chain.
 
@@ -24,14 +25,16 @@ from .context import Actor
 from .errors import ForbiddenError, InvalidError
 from .names import check_namespace
 
-READ, DRAFT, PUBLISH, MANAGE = "read", "draft", "publish", "manage"
+READ, REVEAL, DRAFT, PUBLISH, MANAGE = "read", "reveal", "draft", "publish", "manage"
 ROLES = {
     "viewer": frozenset({READ}),
     "editor": frozenset({READ, DRAFT}),
-    "publisher": frozenset({READ, DRAFT, PUBLISH}),
-    "admin": frozenset({READ, DRAFT, PUBLISH, MANAGE}),
+    "publisher": frozenset({READ, REVEAL, DRAFT, PUBLISH}),
+    "admin": frozenset({READ, REVEAL, DRAFT, PUBLISH, MANAGE}),
 }
-TOKEN_ACCESS = {"read": ROLES["viewer"], "write": ROLES["publisher"]}
+# Applications read secrets through their tokens: a token may reveal
+# wherever its owner may.
+TOKEN_ACCESS = {"read": frozenset({READ, REVEAL}), "write": ROLES["publisher"]}
 EVERYTHING = "*"
 
 
@@ -80,8 +83,7 @@ class Principal:
 
     @property
     def actor(self) -> Actor:
-        name = self.user if self.token_id is None else f"{self.user} (token {self.token_id})"
-        return Actor(name, self.address)
+        return Actor(self.user, self.address, self.token_id)
 
     def allowed(self, action: str, ns: str) -> bool:
         if self.token_id is not None:
@@ -96,13 +98,16 @@ class Principal:
 
     def require(self, action: str, ns: str) -> None:
         if not self.allowed(action, ns):
-            what = {READ: "read", DRAFT: "edit drafts in", PUBLISH: "publish or roll back",
-                    MANAGE: "manage"}[action]
-            raise ForbiddenError(f"{self.actor.name} may not {what} namespace {ns!r}")
+            what = {READ: "read", REVEAL: "see secret items of", DRAFT: "edit drafts in",
+                    PUBLISH: "publish or roll back", MANAGE: "manage"}[action]
+            raise ForbiddenError(f"{self.describe()} may not {what} namespace {ns!r}")
 
     def require_superuser(self) -> None:
         if not self.is_superuser:
-            raise ForbiddenError(f"{self.actor.name} is not an administrator (admin on '*')")
+            raise ForbiddenError(f"{self.describe()} is not an administrator (admin on '*', without a token)")
+
+    def describe(self) -> str:
+        return self.user if self.token_id is None else f"{self.user}'s token {self.token_id}"
 
 
 def principal_for(user: dict, address: str = "") -> Principal:

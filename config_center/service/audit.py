@@ -1,7 +1,7 @@
 """The audit log: one hash chain per namespace (and ``_global`` for what
 belongs to no namespace), each entry holding the hash of the one before.
 
-An entry records who (actor and address), when, what (action, target,
+An entry records who (actor, the API token used if any, and address), when, what (action, target,
 details), a comment, and the namespace revision it changed (``before``);
 the revision its transaction produced is the entry key's own mod_revision,
 reported as ``revision`` when read. The hash covers every recorded field,
@@ -33,7 +33,7 @@ def new_entry(
     comment: str = "", details: Any = None,
 ) -> dict:
     entry = {
-        "chain": chain, "seq": seq, "prev": prev, "time": time, "actor": actor.name, "address": actor.address,
+        "chain": chain, "seq": seq, "prev": prev, "time": time, "actor": actor.name, "token": actor.token, "address": actor.address,
         "action": action, "target": target, "before": before, "comment": comment, "details": details,
     }
     entry["hash"] = entry_hash(entry)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import audit, diffs, items, namespaces, releases, tokens, users
-from .access import DRAFT, MANAGE, PUBLISH, READ, Principal
+from . import audit, diffs, items, namespaces, releases, tokens, transfer, users
+from .access import DRAFT, MANAGE, PUBLISH, READ, REVEAL, Principal
 from .context import ServiceContext
 from .errors import ForbiddenError, InvalidError
 
@@ -59,17 +59,17 @@ class ConfigService:
 
     async def get_item(self, p: Principal, ns: str, name: str, *, draft: bool = False) -> dict:
         p.require(READ, ns)
-        return await items.get(self.ctx, ns, name, draft=draft)
+        return await items.get(self.ctx, ns, name, draft=draft, reveal=p.allowed(REVEAL, ns))
 
     async def live_config(self, p: Principal, ns: str) -> dict:
         p.require(READ, ns)
-        return await items.live_config(self.ctx, ns)
+        return await items.live_config(self.ctx, ns, reveal=p.allowed(REVEAL, ns))
 
     async def save_draft(self, p: Principal, ns: str, name: str, content: Any, *, format: str | None = None,
-                         comment: str = "", revision: Any = None) -> dict:
+                         comment: str = "", revision: Any = None, secret: Any = None) -> dict:
         p.require(DRAFT, ns)
         return await items.save_draft(self.ctx, p.actor, ns, name, content, format=format, comment=comment,
-                                      base_revision=revision)
+                                      base_revision=revision, secret=secret, reveal=p.allowed(REVEAL, ns))
 
     async def draft_delete(self, p: Principal, ns: str, name: str, *, comment: str = "", revision: Any = None) -> dict:
         p.require(DRAFT, ns)
@@ -96,7 +96,7 @@ class ConfigService:
 
     async def get_release(self, p: Principal, ns: str, seq: Any) -> dict:
         p.require(READ, ns)
-        return await releases.get(self.ctx, ns, seq, with_content=True)
+        return await releases.get(self.ctx, ns, seq, with_content=True, reveal=p.allowed(REVEAL, ns))
 
     async def prune(self, p: Principal, ns: str) -> dict:
         p.require(MANAGE, ns)
@@ -106,11 +106,33 @@ class ConfigService:
 
     async def pending_changes(self, p: Principal, ns: str) -> dict:
         p.require(READ, ns)
-        return await diffs.drafts_vs_live(self.ctx, ns)
+        return await diffs.drafts_vs_live(self.ctx, ns, reveal=p.allowed(REVEAL, ns))
 
     async def diff(self, p: Principal, ns: str, old: Any, new: Any, *, item: str | None = None) -> dict:
         p.require(READ, ns)
-        return await diffs.between(self.ctx, ns, old, new, item=item)
+        return await diffs.between(self.ctx, ns, old, new, item=item, reveal=p.allowed(REVEAL, ns))
+
+    # -- import, export, promotion ------------------------------------------------------------
+
+    async def export_namespace(self, p: Principal, ns: str) -> dict:
+        p.require(READ, ns)
+        return await transfer.export(self.ctx, ns, reveal=p.allowed(REVEAL, ns))
+
+    async def import_bundle(self, p: Principal, ns: str, bundle: Any, *, dry_run: bool = True, prune: bool = False,
+                            revision: Any = None, comment: str = "") -> dict:
+        p.require(DRAFT, ns)
+        return await transfer.import_bundle(self.ctx, p.actor, ns, bundle, dry_run=dry_run, prune=prune,
+                                            base_revision=revision, comment=comment, reveal=p.allowed(REVEAL, ns))
+
+    async def promote(self, p: Principal, source: Any, target: str, *, dry_run: bool = True, prune: bool = False,
+                      revision: Any = None, comment: str = "") -> dict:
+        if not isinstance(source, str):
+            raise InvalidError("'from' must name the namespace to promote from")
+        p.require(READ, source)
+        p.require(DRAFT, target)
+        reveal = p.allowed(REVEAL, source) and p.allowed(REVEAL, target)
+        return await transfer.promote(self.ctx, p.actor, source, target, dry_run=dry_run, prune=prune,
+                                      base_revision=revision, comment=comment, reveal=reveal)
 
     # -- audit ---------------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from config_center.store.client import StoreClient
 
@@ -23,10 +23,13 @@ class Limits:
 
 @dataclass(frozen=True)
 class Actor:
-    """Who makes a change, and from where (both go into the audit log)."""
+    """Who makes a change (a user name), from where, and through which of
+    their API tokens if any: all three go into the audit log. Rules about
+    people (four eyes) compare ``name`` alone, so a token is its owner."""
 
     name: str
     address: str = ""
+    token: str | None = None
 
 
 class BlobCache:
@@ -71,6 +74,8 @@ class ServiceContext:
     clock: Callable[[], float] = time.time
     blobs: BlobCache = field(default_factory=BlobCache)
     passwords: PasswordHasher | None = None
+    # Seals secret items (``secret_box.SecretBox``); None: no secret items.
+    secrets: Any = None
 
     def now(self) -> str:
         """The current time as RFC 3339 UTC with milliseconds."""

@@ -12,6 +12,7 @@ from config_center.content.formats import ContentError
 from . import items, namespaces, releases
 from .context import ServiceContext
 from .errors import InvalidError, NotFoundError
+from .secret_box import MASK
 
 ADDED, MODIFIED, DELETED = "added", "modified", "deleted"
 
@@ -26,13 +27,19 @@ def _structural(old_format: str, old: str, new_format: str, new: str) -> list[di
 
 
 def item_change(name: str, old: dict | None, new: dict | None, old_label: str, new_label: str) -> dict | None:
-    """The change of one item between two sides (each ``{format, content}``
-    or None when absent there); None when both sides are equal."""
+    """The change of one item between two sides (each ``{format, content,
+    blob, secret}`` or None when absent there); None when both sides are
+    equal. A secret side whose content is masked is compared by its stored
+    blob and described without content."""
     if old is None and new is None:
         return None
-    if old is not None and new is not None and old["content"] == new["content"] and old["format"] == new["format"]:
+    if old is not None and new is not None and old["format"] == new["format"] and (
+            old["blob"] == new["blob"] or (MASK not in (old["content"], new["content"]) and old["content"] == new["content"])):
         return None
     op = ADDED if old is None else DELETED if new is None else MODIFIED
+    if any(side is not None and side["content"] == MASK and side["secret"] for side in (old, new)):
+        return {"name": name, "op": op, "format": (new or old)["format"], "secret": True,
+                "unified": "(secret item: content not shown)", "structural": None}
     old_text = old["content"] if old else ""
     new_text = new["content"] if new else ""
     change: dict[str, Any] = {
@@ -46,9 +53,10 @@ def item_change(name: str, old: dict | None, new: dict | None, old_label: str, n
     return change
 
 
-async def with_content(ctx: ServiceContext, ns: str, refs: dict[str, dict]) -> dict[str, dict]:
-    contents = await items.read_blobs(ctx, ns, [ref["blob"] for ref in refs.values()])
-    return {name: {"format": ref["format"], "content": contents[ref["blob"]]} for name, ref in refs.items()}
+async def with_content(ctx: ServiceContext, ns: str, refs: dict[str, dict], reveal: bool) -> dict[str, dict]:
+    texts = await items.contents(ctx, ns, refs, reveal=reveal)
+    return {name: {"format": ref["format"], "content": texts[name], "blob": ref["blob"],
+                   "secret": bool(ref.get("secret"))} for name, ref in refs.items()}
 
 
 def compare(old: dict[str, dict], new: dict[str, dict], old_label: str, new_label: str) -> list[dict]:
@@ -60,30 +68,24 @@ def compare(old: dict[str, dict], new: dict[str, dict], old_label: str, new_labe
     return changes
 
 
-async def drafts_vs_live(ctx: ServiceContext, ns: str) -> dict:
+async def drafts_vs_live(ctx: ServiceContext, ns: str, *, reveal: bool = False) -> dict:
     """What publishing now would change."""
     _, head = await namespaces.load(ctx, ns)
-    old, _ = await side(ctx, ns, "live")
-    new, _ = await side(ctx, ns, "draft")
+    old, _ = await side(ctx, ns, "live", reveal)
+    new, _ = await side(ctx, ns, "draft", reveal)
     return {"namespace": ns, "revision": head.revision, "changes": compare(old, new, "live", "draft")}
 
 
-async def side(ctx: ServiceContext, ns: str, ref: Any) -> tuple[dict[str, dict], str]:
+async def side(ctx: ServiceContext, ns: str, ref: Any, reveal: bool = False) -> tuple[dict[str, dict], str]:
     """The item set ``ref`` names: ``"live"``, ``"draft"`` (live with drafts
     applied) or a release number; with a label for diff headers."""
     if ref == "live":
-        return await with_content(ctx, ns, await items.live_items(ctx, ns)), "live"
+        return await with_content(ctx, ns, await items.live_items(ctx, ns), reveal), "live"
     if ref == "draft":
-        refs = dict(await items.live_items(ctx, ns))
-        for name, draft in (await items.drafts(ctx, ns)).items():
-            if draft["op"] == items.DELETE:
-                refs.pop(name, None)
-            else:
-                refs[name] = draft
-        return await with_content(ctx, ns, refs), "draft"
+        return await with_content(ctx, ns, await items.draft_view(ctx, ns), reveal), "draft"
     seq = _release_number(ref)
     release = await releases.get(ctx, ns, seq)
-    return await with_content(ctx, ns, release["items"]), f"release-{seq}"
+    return await with_content(ctx, ns, release["items"], reveal), f"release-{seq}"
 
 
 def _release_number(ref: Any) -> int:
@@ -94,12 +96,13 @@ def _release_number(ref: Any) -> int:
     return ref
 
 
-async def between(ctx: ServiceContext, ns: str, old_ref: Any, new_ref: Any, *, item: str | None = None) -> dict:
+async def between(ctx: ServiceContext, ns: str, old_ref: Any, new_ref: Any, *, item: str | None = None,
+                  reveal: bool = False) -> dict:
     """Changes from ``old_ref`` to ``new_ref`` (see ``side``), of the whole
     namespace or of one item."""
     await namespaces.load(ctx, ns)
-    old, old_label = await side(ctx, ns, old_ref)
-    new, new_label = await side(ctx, ns, new_ref)
+    old, old_label = await side(ctx, ns, old_ref, reveal)
+    new, new_label = await side(ctx, ns, new_ref, reveal)
     if item is not None:
         if item not in old and item not in new:
             raise NotFoundError(f"item {item!r} exists in neither {old_label} nor {new_label}")

@@ -19,11 +19,12 @@ from . import namespaces
 from .changes import Head, Plan, apply_change
 from .context import Actor, ServiceContext
 from .errors import ForbiddenError, InvalidError, NotFoundError, SchemaViolationError
-from .items import DELETE, drafts, live_items, read_blobs
+from .items import DELETE, contents, drafts, live_items
 
 
 def _release_items(live: dict[str, dict]) -> dict[str, dict]:
-    return {name: {"format": item["format"], "blob": item["blob"], "size": item["size"]}
+    return {name: {"format": item["format"], "blob": item["blob"], "size": item["size"],
+                   "secret": bool(item.get("secret"))}
             for name, item in sorted(live.items())}
 
 
@@ -31,10 +32,10 @@ async def _check_schema(ctx: ServiceContext, ns: str, record: dict, items: dict[
     if not record.get("schema"):
         return
     structured = {name: item for name, item in items.items() if item["format"] in formats.STRUCTURED}
-    contents = await read_blobs(ctx, ns, [item["blob"] for item in structured.values()])
+    texts = await contents(ctx, ns, structured, reveal=True)  # checked here, never shown
     broken = {}
     for name, item in structured.items():
-        found = schema.violations(record["schema"], formats.parse(item["format"], contents[item["blob"]]))
+        found = schema.violations(record["schema"], formats.parse(item["format"], texts[name]))
         if found:
             broken[name] = [v.as_dict() for v in found]
     if broken:
@@ -80,7 +81,7 @@ async def publish(ctx: ServiceContext, actor: Actor, ns: str, *, comment: Any = 
                 continue
             changes[name] = "modified" if name in live else "added"
             item = {"name": name, "format": draft["format"], "blob": draft["blob"], "size": draft["size"],
-                    "release": seq, "updated_at": now, "updated_by": draft["author"], "published_by": actor.name}
+                    "secret": bool(draft.get("secret")), "release": seq, "updated_at": now, "updated_by": draft["author"], "published_by": actor.name}
             new_live[name] = item
             ops.append(records.put(keys.item(ns, name), item))
         await _check_schema(ctx, ns, record, new_live)
@@ -123,7 +124,7 @@ async def rollback(ctx: ServiceContext, actor: Actor, ns: str, to_seq: Any, *, c
             changes[name] = "deleted"
         for name, wanted in target.items():
             current = live.get(name)
-            if current and current["blob"] == wanted["blob"] and current["format"] == wanted["format"]:
+            if current and _release_items({name: current})[name] == wanted:
                 continue
             changes[name] = "modified" if current else "added"
             ops.append(records.put(keys.item(ns, name), {
@@ -206,7 +207,7 @@ async def list_page(ctx: ServiceContext, ns: str, *, cursor: int = 0, limit: int
     return {"results": results, "next": results[-1]["seq"] if more and results else None}
 
 
-async def get(ctx: ServiceContext, ns: str, seq: Any, *, with_content: bool = False) -> dict:
+async def get(ctx: ServiceContext, ns: str, seq: Any, *, with_content: bool = False, reveal: bool = False) -> dict:
     await namespaces.load(ctx, ns)
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
         raise InvalidError("a release number is 1 or more")
@@ -215,7 +216,7 @@ async def get(ctx: ServiceContext, ns: str, seq: Any, *, with_content: bool = Fa
         raise NotFoundError(f"release {seq} of {ns!r} does not exist (never made, or pruned)")
     release = _release_view(kv)
     if with_content:
-        contents = await read_blobs(ctx, ns, [item["blob"] for item in release["items"].values()])
-        for item in release["items"].values():
-            item["content"] = contents[item["blob"]]
+        texts = await contents(ctx, ns, release["items"], reveal=reveal)
+        for name, item in release["items"].items():
+            item["content"] = texts[name]
     return release

@@ -17,6 +17,8 @@ from config_center.service.errors import (
 )
 from config_center.store import keys, records
 
+from config_center.service.context import Actor
+
 from .service_support import ALICE, with_service
 
 
@@ -140,7 +142,7 @@ def test_tokens_act_within_their_scope_and_their_owners_rights(tmp_path):
         assert read_a["token"].split("_", 2)[2] not in str(stored), "only a hash of the secret is stored"
 
         reader = await service.token_principal(read_a["token"], "10.1.1.1")
-        assert reader.actor.name == f"ci (token {read_a['id']})"
+        assert reader.actor == Actor("ci", "10.1.1.1", read_a["id"])
         await service.live_config(reader, "a/prod")
         with pytest.raises(ForbiddenError):
             await service.save_draft(reader, "a/prod", "x", "1", format="text")  # a read token cannot write
@@ -201,5 +203,22 @@ def test_users_change_their_own_password_only(tmp_path):
         with pytest.raises(ForbiddenError):
             await service.update_user(erin, "root", password="hijacked password")
         assert (await audit.verify(ctx, users.GLOBAL)).ok
+
+    run(tmp_path, body)
+
+
+def test_four_eyes_cannot_be_sidestepped_with_your_own_token(tmp_path):
+    async def body(service, ctx):
+        await service.create_namespace(ROOT, "bank/prod", {"four_eyes": True})
+        await service.create_user(ROOT, "frank", "frank's password", [{"role": "publisher", "namespaces": "*"}])
+        frank = await service.login("frank", "frank's password")
+        token = await service.create_token(frank, name="ci", namespaces="*", access_level="write")
+        via_token = await service.token_principal(token["token"])
+        await service.save_draft(frank, "bank/prod", "limits", "10", format="text")
+        revision = (await service.get_namespace(frank, "bank/prod"))["revision"]
+        with pytest.raises(ForbiddenError, match="four eyes"):
+            await service.publish(via_token, "bank/prod", revision=revision)
+        entries, _ = await service.audit(frank, namespace="bank/prod")
+        assert entries[0]["actor"] == "frank" and entries[0]["token"] is None
 
     run(tmp_path, body)

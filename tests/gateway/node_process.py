@@ -12,11 +12,13 @@ import http.client
 import json
 import socket
 import threading
+import time
 import queue
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from config_center.service_host import ADMIN_PASSWORD_FILE
 from tests.test_skeleton_runnode import free_port, runnode, start, stop, wait_until_serving
 
 
@@ -45,11 +47,23 @@ def running_node(data_dir: Path, flags: list[str]) -> Iterator[NodeProcess]:
     node = NodeProcess(process, "127.0.0.1", port, data_dir)
     try:
         wait_until_serving(process, node.base_url)
+        wait_for_first_admin(process, data_dir)
         yield node
     finally:
         if process.poll() is None:
             code, _, stderr = stop(process)
             assert code == 0, f"the node did not stop cleanly:\n{stderr[-3000:]}"
+
+
+def wait_for_first_admin(process, data_dir: Path, timeout: float = 30.0) -> None:
+    """Until the config service has made the cluster's first admin (a hashed
+    password, then one transaction): tests that count revisions must start
+    after the node's own writes."""
+    deadline = time.monotonic() + timeout
+    while not (data_dir / ADMIN_PASSWORD_FILE).exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"the node made no first admin within {timeout} s")
+        time.sleep(0.05)
 
 
 @dataclass(frozen=True)

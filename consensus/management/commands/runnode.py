@@ -69,7 +69,10 @@ class Command(BaseCommand):
                 config.listen_client,
             )
 
+        from config_center import service_host
         from config_center.asgi import application
+
+        service_host.configure_secret_key(resolved.setup.secret)
 
         # Coroutine factories run beside the HTTP server on the same loop until shutdown.
         node_tasks: list[runtime_host.TaskFactory] = [
@@ -78,7 +81,10 @@ class Command(BaseCommand):
                 node_id=resolved.identity.member_id, peers=resolved.bootstrap_voters,
                 heartbeat_ms=config.heartbeat_ms, election_ms=config.election_ms,
                 snapshot_count=config.snapshot_count, cluster=resolved.setup, store_auth=config.store_auth,
-            )
+            ),
+            # The config service on this member's store (and the first admin of a new cluster).
+            functools.partial(service_host.serve_config_service, data_dir=config.data_dir,
+                              cluster_secret=resolved.setup.secret),
         ]
 
         status = runtime_host.run(config, application=application, extra_tasks=node_tasks)

@@ -1,0 +1,52 @@
+"""Routes of ``/api/v1/``. A namespace name contains ``/``, so what follows
+it is set apart by a ``-`` segment, which no namespace segment can be
+(``/api/v1/namespaces/payments/prod/-/items/app.yaml``)."""
+from django.urls import path, register_converter
+from drf_spectacular.views import SpectacularAPIView
+
+from . import accounts, audit, items, namespaces, releases, transfer
+
+
+class NamespaceConverter:
+    """A namespace path: segments without a ``-`` segment among them."""
+
+    regex = r"[a-z0-9][a-z0-9._-]*(?:/[a-z0-9][a-z0-9._-]*)*"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(NamespaceConverter, "ns")
+
+urlpatterns = [
+    path("auth/login", accounts.Login.as_view(), name="api-login"),
+    path("auth/logout", accounts.Logout.as_view(), name="api-logout"),
+    path("auth/me", accounts.Me.as_view(), name="api-me"),
+    path("users", accounts.UserList.as_view(), name="api-users"),
+    path("users/<str:name>", accounts.UserDetail.as_view(), name="api-user"),
+    path("tokens", accounts.TokenList.as_view(), name="api-tokens"),
+    path("tokens/<str:token_id>", accounts.TokenDetail.as_view(), name="api-token"),
+    path("audit", audit.GlobalAudit.as_view(), name="api-audit"),
+    path("audit/verify", audit.VerifyAudit.as_view(), name="api-audit-verify"),
+    path("schema", SpectacularAPIView.as_view(), name="api-schema"),
+    path("namespaces", namespaces.NamespaceList.as_view(), name="api-namespaces"),
+    path("namespaces/<ns:ns>", namespaces.NamespaceDetail.as_view(), name="api-namespace"),
+    path("namespaces/<ns:ns>/-/items", items.ItemList.as_view(), name="api-items"),
+    path("namespaces/<ns:ns>/-/items/<str:name>", items.ItemDetail.as_view(), name="api-item"),
+    path("namespaces/<ns:ns>/-/drafts/<str:name>", items.DraftDetail.as_view(), name="api-draft"),
+    path("namespaces/<ns:ns>/-/config", items.LiveConfig.as_view(), name="api-config"),
+    path("namespaces/<ns:ns>/-/changes", releases.PendingChanges.as_view(), name="api-changes"),
+    path("namespaces/<ns:ns>/-/publish", releases.Publish.as_view(), name="api-publish"),
+    path("namespaces/<ns:ns>/-/releases", releases.ReleaseList.as_view(), name="api-releases"),
+    path("namespaces/<ns:ns>/-/releases/<int:seq>", releases.ReleaseDetail.as_view(), name="api-release"),
+    path("namespaces/<ns:ns>/-/rollback", releases.Rollback.as_view(), name="api-rollback"),
+    path("namespaces/<ns:ns>/-/prune", releases.Prune.as_view(), name="api-prune"),
+    path("namespaces/<ns:ns>/-/diff", releases.Diff.as_view(), name="api-diff"),
+    path("namespaces/<ns:ns>/-/audit", audit.NamespaceAudit.as_view(), name="api-namespace-audit"),
+    path("namespaces/<ns:ns>/-/export", transfer.Export.as_view(), name="api-export"),
+    path("namespaces/<ns:ns>/-/import", transfer.Import.as_view(), name="api-import"),
+    path("namespaces/<ns:ns>/-/promote", transfer.Promote.as_view(), name="api-promote"),
+]
