@@ -24,6 +24,7 @@ from typing import Any, Awaitable, Callable
 
 from config_center.service.config_service import ConfigService
 from config_center.service.context import ServiceContext
+from config_center.service.live_reads import LiveReader
 from config_center.service import users
 from config_center.service.secret_box import SecretBox
 from config_center.store.client import LocalStoreClient, run_on_loop
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 ADMIN_PASSWORD_FILE = "admin-password"
 
 _bound: tuple[ConfigService, asyncio.AbstractEventLoop] | None = None
+_live_reader: LiveReader | None = None
 
 
 class DjangoPasswords:
@@ -63,13 +65,21 @@ def configure_secret_key(cluster_secret: bytes) -> None:
 
 def bind(service: ConfigService, loop: asyncio.AbstractEventLoop) -> None:
     """Make ``service`` (whose store runs on ``loop``) the one views use."""
-    global _bound
+    global _bound, _live_reader
     _bound = (service, loop)
+    _live_reader = LiveReader(service.ctx)
 
 
 def unbind() -> None:
-    global _bound
+    global _bound, _live_reader
     _bound = None
+    _live_reader = None
+
+
+def live_reader() -> LiveReader | None:
+    """The hot-path reader of live config (``service.live_reads``), for code
+    running on the service's loop; None while the service is not running."""
+    return _live_reader
 
 
 class ServiceUnavailableError(RuntimeError):

@@ -284,12 +284,15 @@ async def listing(ctx: ServiceContext, ns: str) -> list[dict]:
 async def live_config(ctx: ServiceContext, ns: str, *, reveal: bool = False) -> dict:
     """What applications read: every live item with its content (secret
     ones masked unless ``reveal``), and the namespace's revision and release."""
-    # One read of the items (a publish changes them in one transaction, so
-    # this is one release, whole), then the head as of that same revision.
-    await namespaces.load(ctx, ns)
+    # One linearizable read of the items (a publish changes them in one
+    # transaction, so this is one release, whole), then the namespace and
+    # its head as of that same revision, locally.
+    namespaces.check_namespace(ns)
     prefix = keys.items(ns)
     kvs, at = await records.scan_all(ctx.client, prefix)
-    head_kv = await records.get(ctx.client, keys.head(ns), revision=at)
+    if await records.get(ctx.client, keys.namespace(ns), revision=at, serializable=True) is None:
+        raise NotFoundError(f"namespace {ns!r} does not exist")
+    head_kv = await records.get(ctx.client, keys.head(ns), revision=at, serializable=True)
     head = records.decode(head_kv.value) if head_kv else {"release_seq": 0}
     live = {keys.name_after(prefix, kv.key): (records.decode(kv.value), kv.mod_revision) for kv in kvs}
     texts = await contents(ctx, ns, {name: item for name, (item, _) in live.items()}, reveal=reveal)

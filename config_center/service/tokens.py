@@ -40,7 +40,7 @@ def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
 
 
-def _epoch(iso: str) -> float:
+def epoch(iso: str) -> float:
     return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
 
 
@@ -113,7 +113,7 @@ async def authenticate(ctx: ServiceContext, raw: Any, address: str = "") -> acce
     record = records.decode(kv.value)
     if not hmac.compare_digest(record["hash"], _digest(secret)) or record["revoked_at"]:
         raise refused
-    if record["expires_at"] and _epoch(record["expires_at"]) <= ctx.clock():
+    if record["expires_at"] and epoch(record["expires_at"]) <= ctx.clock():
         raise refused
     owner = await users.get(ctx, record["owner"])
     if owner is None or owner.get("disabled"):

@@ -77,6 +77,20 @@ def test_first_admin_session_and_token_over_http(tmp_path):
         assert app("POST", "/api/v1/namespaces/web/prod/-/publish", {"revision": ns["revision"]})[0] == 201
         status, config = app("GET", "/api/v1/namespaces/web/prod/-/config")
         assert status == 200 and config["items"]["site.json"]["content"] == '{"title": "Hello"}'
+        # The applications' path (no Django): ETag and 304 while nothing changed.
+        etag = f'"{config["revision"]}"'
+        request = urllib.request.Request(base + "/api/v1/namespaces/web/prod/-/config", headers={
+            "Authorization": f"Bearer {token['token']}", "If-None-Match": etag})
+        try:
+            urllib.request.urlopen(request, timeout=10)
+            raise AssertionError("expected 304 Not Modified")
+        except urllib.error.HTTPError as error:
+            assert error.code == 304 and error.headers["ETag"] == etag
+        assert Http(base, token="cct_000000000000_" + "x" * 43)("GET", "/api/v1/namespaces/web/prod/-/config")[0] == 401
+        assert app("GET", "/api/v1/namespaces/web/nope/-/config")[0] == 404
+        assert app("GET", "/api/v1/namespaces/other/-/config")[0] == 403
+        status, session_view = admin("GET", "/api/v1/namespaces/web/prod/-/config")
+        assert status == 200 and session_view == config, "the session (Django) path answers the same"
     finally:
         code, _, stderr = stop(process)
     assert code == 0, stderr
