@@ -67,7 +67,7 @@ def bind(service: ConfigService, loop: asyncio.AbstractEventLoop) -> None:
     """Make ``service`` (whose store runs on ``loop``) the one views use."""
     global _bound, _live_reader
     _bound = (service, loop)
-    _live_reader = LiveReader(service.ctx)
+    _live_reader = LiveReader(service.ctx, service.token_principals)
 
 
 def unbind() -> None:

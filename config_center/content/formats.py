@@ -65,9 +65,14 @@ def _parse_json(text: str) -> Any:
         raise ContentError(JSON, error.msg, error.lineno, error.colno) from None
 
 
+# libyaml's parser when PyYAML was built with it (the wheels are): the same
+# safe subset as yaml.safe_load, about ten times faster.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _parse_yaml(text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_YAML_LOADER)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         message = " ".join(part for part in (error.context, error.problem) if part) or str(error)

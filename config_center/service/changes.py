@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
-from consensus.mvcc.api import Compare
+from consensus.mvcc.api import Compare, RangeRequest
 
 from config_center.store import keys, records
 
@@ -37,12 +37,16 @@ class Head:
     release_seq: int = 0
 
 
-async def read_head(ctx: ServiceContext, chain: str) -> Head:
-    kv = await records.get(ctx.client, keys.head(chain))
-    if kv is None:
-        return Head(chain)
+async def read_head(ctx: ServiceContext, chain: str) -> tuple[Head, int]:
+    """The chain's head, read linearizably, and the store revision the read
+    was answered at."""
+    response = await ctx.client.range(RangeRequest(key=keys.head(chain)))
+    if not response.kvs:
+        return Head(chain), response.header.revision
+    kv = response.kvs[0]
     value = records.decode(kv.value)
-    return Head(chain, kv.mod_revision, value["audit_seq"], value["audit_hash"], value["release_seq"])
+    return (Head(chain, kv.mod_revision, value["audit_seq"], value["audit_hash"], value["release_seq"]),
+            response.header.revision)
 
 
 @dataclass
@@ -74,8 +78,11 @@ async def apply_change(
     """Plan against the current head and commit, again while the head moves
     under the plan. ``plan`` raises a ``ServiceError`` to refuse."""
     for _ in range(MAX_ATTEMPTS):
-        head = await read_head(ctx, chain)
-        planned = await plan(head)
+        head, at = await read_head(ctx, chain)
+        # The plan reads as of the head's read: locally, and consistently
+        # with it; the head compare below catches anything that changed.
+        with records.read_at(at):
+            planned = await plan(head)
         release_seq = planned.release_seq if planned.release_seq is not None else head.release_seq
         entry = audit.new_entry(
             chain=chain, seq=head.audit_seq + 1, prev=head.audit_hash, before=head.revision, actor=actor,

@@ -9,12 +9,14 @@ from typing import Any
 from . import audit, diffs, items, namespaces, releases, tokens, transfer, users
 from .access import DRAFT, MANAGE, PUBLISH, READ, REVEAL, Principal
 from .context import ServiceContext
+from .live_reads import TokenPrincipals
 from .errors import ForbiddenError, InvalidError
 
 
 class ConfigService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+        self.token_principals = TokenPrincipals(ctx)
 
     # -- who is calling -----------------------------------------------------------------------
 
@@ -25,7 +27,7 @@ class ConfigService:
         return await users.principal(self.ctx, name, address)
 
     async def token_principal(self, raw: str, address: str = "") -> Principal:
-        return await tokens.authenticate(self.ctx, raw, address)
+        return await self.token_principals.get(raw, address)
 
     # -- namespaces --------------------------------------------------------------------------------
 

@@ -48,11 +48,53 @@ class _CachedPrincipal:
     expires_at: float | None
 
 
-class LiveReader:
+class TokenPrincipals:
+    """Principals of API tokens, remembered with the revisions of the token
+    and owner records they were built from (module docstring)."""
+
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+        self._cache: OrderedDict[str, _CachedPrincipal] = OrderedDict()
+
+    async def get(self, raw_token: str, address: str = "", at: int = 0) -> Principal:
+        """The token's principal as of revision ``at`` (0: read the token
+        linearizably first, which sets the point)."""
+        cached = self._cache.get(raw_token) if isinstance(raw_token, str) else None
+        if cached is not None:
+            token_key = keys.token(cached.principal.token_id or "")
+            if at:
+                token_kv = await records.get(self.ctx.client, token_key, revision=at, serializable=True)
+            else:
+                response = await self.ctx.client.range(RangeRequest(key=token_key))
+                token_kv, at = (response.kvs[0] if response.kvs else None), response.header.revision
+            user_kv = await records.get(self.ctx.client, keys.user(cached.principal.user), revision=at,
+                                        serializable=True)
+            fresh = (token_kv is not None and user_kv is not None and token_kv.mod_revision == cached.token_revision
+                     and user_kv.mod_revision == cached.user_revision
+                     and (cached.expires_at is None or cached.expires_at > self.ctx.clock()))
+            if fresh:
+                self._cache.move_to_end(raw_token)
+                if cached.principal.address == address:
+                    return cached.principal
+                return dataclasses.replace(cached.principal, address=address)
+            del self._cache[raw_token]
+        principal = await tokens.authenticate(self.ctx, raw_token, address)
+        token_kv = await records.get(self.ctx.client, keys.token(principal.token_id or ""))
+        user_kv = await records.get(self.ctx.client, keys.user(principal.user))
+        if token_kv is None or user_kv is None:
+            raise NotAuthenticatedError("invalid, expired or revoked API token")
+        expires = records.decode(token_kv.value)["expires_at"]
+        _remember(self._cache, raw_token, _CachedPrincipal(
+            principal, token_kv.mod_revision, user_kv.mod_revision, tokens.epoch(expires) if expires else None,
+        ), MAX_TOKENS)
+        return principal
+
+
+class LiveReader:
+    def __init__(self, ctx: ServiceContext, principals: TokenPrincipals | None = None) -> None:
+        self.ctx = ctx
+        self.principals = principals or TokenPrincipals(ctx)
         self._answers: OrderedDict[tuple[str, bool], LiveAnswer] = OrderedDict()
-        self._principals: OrderedDict[str, _CachedPrincipal] = OrderedDict()
 
     async def read(self, raw_token: str, ns: str, address: str = "") -> LiveAnswer:
         """The live config of ``ns`` for the holder of ``raw_token``.
@@ -60,7 +102,7 @@ class LiveReader:
         check_namespace(ns)
         head = await self.ctx.client.range(RangeRequest(key=keys.head(ns)))
         at = head.header.revision
-        principal = await self._principal(raw_token, address, at)
+        principal = await self.principals.get(raw_token, address, at)
         principal.require(READ, ns)
         reveal = principal.allowed(REVEAL, ns)
         revision = head.kvs[0].mod_revision if head.kvs else 0
@@ -71,40 +113,12 @@ class LiveReader:
         config = await items.live_config(self.ctx, ns, reveal=reveal)
         body = json.dumps(config, separators=(",", ":"), ensure_ascii=False).encode()
         answer = LiveAnswer(config["revision"], config, body)
-        self._remember(self._answers, (ns, reveal), answer, MAX_NAMESPACES)
+        _remember(self._answers, (ns, reveal), answer, MAX_NAMESPACES)
         return answer
 
-    async def _principal(self, raw_token: str, address: str, at: int) -> Principal:
-        cached = self._principals.get(raw_token)
-        if cached is not None:
-            token_kv = await records.get(self.ctx.client, keys.token(cached.principal.token_id or ""),
-                                         revision=at, serializable=True)
-            user_kv = await records.get(self.ctx.client, keys.user(cached.principal.user), revision=at,
-                                        serializable=True)
-            fresh = (token_kv is not None and user_kv is not None and token_kv.mod_revision == cached.token_revision
-                     and user_kv.mod_revision == cached.user_revision
-                     and (cached.expires_at is None or cached.expires_at > self.ctx.clock()))
-            if fresh:
-                self._principals.move_to_end(raw_token)
-                if cached.principal.address == address:
-                    return cached.principal
-                return dataclasses.replace(cached.principal, address=address)
-            del self._principals[raw_token]
-        principal = await tokens.authenticate(self.ctx, raw_token, address)
-        token_kv = await records.get(self.ctx.client, keys.token(principal.token_id or ""))
-        user_kv = await records.get(self.ctx.client, keys.user(principal.user))
-        if token_kv is None or user_kv is None:
-            raise NotAuthenticatedError("invalid, expired or revoked API token")
-        expires = records.decode(token_kv.value)["expires_at"]
-        self._remember(self._principals, raw_token, _CachedPrincipal(
-            principal, token_kv.mod_revision, user_kv.mod_revision, tokens.epoch(expires) if expires else None,
-        ), MAX_TOKENS)
-        return principal
 
-    @staticmethod
-    def _remember(cache: OrderedDict, key, value, limit: int) -> None:
-        cache[key] = value
-        cache.move_to_end(key)
-        while len(cache) > limit:
-            cache.popitem(last=False)
-
+def _remember(cache: OrderedDict, key, value, limit: int) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > limit:
+        cache.popitem(last=False)

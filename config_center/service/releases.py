@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from consensus.mvcc.api import RangeRequest
+
 from config_center.content import formats, schema
 from config_center.store import keys, records
 
@@ -93,7 +95,7 @@ async def publish(ctx: ServiceContext, actor: Actor, ns: str, *, comment: Any = 
 
     done = await apply_change(ctx, ns, actor, plan)
     release = {**done.plan.result, "revision": done.revision}
-    await prune(ctx, actor, ns)
+    await prune(ctx, actor, ns, automatic=True)
     return release
 
 
@@ -141,7 +143,7 @@ async def rollback(ctx: ServiceContext, actor: Actor, ns: str, to_seq: Any, *, c
 
     done = await apply_change(ctx, ns, actor, plan)
     result = {**done.plan.result, "revision": done.revision}
-    await prune(ctx, actor, ns)
+    await prune(ctx, actor, ns, automatic=True)
     return result
 
 
@@ -150,9 +152,11 @@ def _age_days(time: str, now: float) -> float:
     return (now - then) / 86400
 
 
-async def prune(ctx: ServiceContext, actor: Actor, ns: str) -> dict:
+async def prune(ctx: ServiceContext, actor: Actor, ns: str, *, automatic: bool = False) -> dict:
     """Delete the releases the retention policy no longer keeps, and the
-    content only they referred to. Audited when it deletes anything."""
+    content only they referred to. Audited when it deletes anything.
+    ``automatic`` (after a publish): only once the count is ``prune_slack``
+    past the limit."""
 
     async def plan(head: Head) -> Plan:
         record, head = await namespaces.load(ctx, ns)
@@ -179,12 +183,41 @@ async def prune(ctx: ServiceContext, actor: Actor, ns: str) -> dict:
         return Plan("release.prune", ns, ops=ops, details={"releases": sorted(doomed), "blobs": len(unused)},
                     result={"pruned": sorted(doomed)})
 
-    # Nothing to prune is the common case: check before writing an audit entry.
+    # Nothing to prune is the common case: find that out cheaply (a count,
+    # at most one record) before planning, which reads every release.
+    if not await _may_prune(ctx, ns, automatic):
+        return {"pruned": []}
     probe = await plan(Head(ns))
     if not probe.result["pruned"]:
         return probe.result
     done = await apply_change(ctx, ns, actor, plan)
     return done.plan.result
+
+
+def prune_slack(max_releases: int) -> int:
+    """How far past ``max_releases`` a namespace may grow before the
+    automatic pruning after a publish runs: pruning reads every kept release
+    (to know which content is still used), so it runs once per slack's
+    worth of publishes rather than after each. ``prune`` itself (the API's)
+    always prunes down to the limit."""
+    return max(1, max_releases // 10)
+
+
+async def _may_prune(ctx: ServiceContext, ns: str, automatic: bool) -> bool:
+    record, _ = await namespaces.load(ctx, ns)
+    policy = record["retention"]
+    prefix = keys.releases(ns)
+    count = (await ctx.client.range(RangeRequest(key=prefix, range_end=keys.prefix_end(prefix),
+                                                 count_only=True, serializable=True))).count
+    if count <= policy["min_releases"]:
+        return False
+    slack = prune_slack(policy["max_releases"]) if automatic else 1
+    if policy["max_releases"] and count >= policy["max_releases"] + slack:
+        return True
+    if not policy["max_age_days"]:
+        return False
+    oldest, _ = await records.scan(ctx.client, prefix, limit=1)
+    return bool(oldest) and _age_days(records.decode(oldest[0].value)["time"], ctx.clock()) > policy["max_age_days"]
 
 
 def _release_view(kv) -> dict:
