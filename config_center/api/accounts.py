@@ -18,6 +18,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config_center.service.errors import InvalidError
+
 from .authentication import SESSION_USER
 from .calls import body, client_address, principal, run
 
@@ -51,10 +53,19 @@ class Me(APIView):
         return Response(_who(principal(request)))
 
 
+def _page(request) -> tuple[str, int]:
+    cursor, limit = request.query_params.get("cursor", ""), request.query_params.get("limit", "100")
+    if not limit.isdigit():
+        raise InvalidError("limit must be a number from 1 to 500")
+    return cursor, int(limit)
+
+
 class UserList(APIView):
     def get(self, request):
+        """Users in name order (``cursor``, ``limit``)."""
         p = principal(request)
-        return Response({"results": run(lambda s: s.list_users(p))})
+        cursor, limit = _page(request)
+        return Response(run(lambda s: s.list_users(p, cursor=cursor, limit=limit)))
 
     def post(self, request):
         p = principal(request)
@@ -78,8 +89,10 @@ class UserDetail(APIView):
 
 class TokenList(APIView):
     def get(self, request):
+        """Tokens in id order (``cursor``, ``limit``)."""
         p = principal(request)
-        return Response({"results": run(lambda s: s.list_tokens(p))})
+        cursor, limit = _page(request)
+        return Response(run(lambda s: s.list_tokens(p, cursor=cursor, limit=limit)))
 
     def post(self, request):
         p = principal(request)

@@ -159,9 +159,9 @@ class ConfigService:
 
     # -- users and tokens ------------------------------------------------------------------------------
 
-    async def list_users(self, p: Principal) -> list[dict]:
+    async def list_users(self, p: Principal, *, cursor: str = "", limit: int = 100) -> dict:
         p.require_superuser()
-        return await users.listing(self.ctx)
+        return await users.listing(self.ctx, cursor=cursor, limit=limit)
 
     async def create_user(self, p: Principal, name: Any, password: Any, grants: Any) -> dict:
         p.require_superuser()
@@ -181,8 +181,8 @@ class ConfigService:
     async def create_token(self, p: Principal, **fields: Any) -> dict:
         return await tokens.create(self.ctx, p, **fields)
 
-    async def list_tokens(self, p: Principal) -> list[dict]:
-        return await tokens.listing(self.ctx, p)
+    async def list_tokens(self, p: Principal, *, cursor: str = "", limit: int = 100) -> dict:
+        return await tokens.listing(self.ctx, p, cursor=cursor, limit=limit)
 
     async def revoke_token(self, p: Principal, token_id: Any) -> dict:
         return await tokens.revoke(self.ctx, p, token_id)

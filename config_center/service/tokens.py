@@ -74,12 +74,24 @@ async def create(ctx: ServiceContext, principal: access.Principal, *, name: Any,
     return {**public(done.plan.result), "token": f"{PREFIX}{token_id}_{secret}"}
 
 
-async def listing(ctx: ServiceContext, principal: access.Principal) -> list[dict]:
-    """The caller's tokens (every token for an administrator), newest last."""
-    kvs, _ = await records.scan(ctx.client, keys.TOKENS)
-    found = [records.decode(kv.value) for kv in kvs]
-    mine = [t for t in found if principal.is_superuser or t["owner"] == principal.user]
-    return [public(t) for t in sorted(mine, key=lambda t: t["created_at"])]
+async def listing(ctx: ServiceContext, principal: access.Principal, *, cursor: str = "", limit: int = 100) -> dict:
+    """The caller's tokens (every token for an administrator) in id order,
+    ``limit`` (1-500) after ``cursor`` (the last id of the previous page)."""
+    if not isinstance(limit, int) or not 1 <= limit <= 500:
+        raise InvalidError("limit must be between 1 and 500")
+    found: list[dict] = []
+    after = keys.token(cursor) if cursor else b""
+    while True:
+        kvs, more = await records.scan(ctx.client, keys.TOKENS, start_after=after, limit=max(limit, 100))
+        for kv in kvs:
+            after = kv.key
+            token = records.decode(kv.value)
+            if principal.is_superuser or token["owner"] == principal.user:
+                found.append(public(token))
+                if len(found) == limit:
+                    return {"results": found, "next": token["id"] if (more or kv is not kvs[-1]) else None}
+        if not more:
+            return {"results": found, "next": None}
 
 
 async def revoke(ctx: ServiceContext, principal: access.Principal, token_id: Any) -> dict:

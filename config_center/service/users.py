@@ -55,9 +55,15 @@ async def get(ctx: ServiceContext, name: str) -> dict | None:
     return records.decode(kv.value) if kv else None
 
 
-async def listing(ctx: ServiceContext) -> list[dict]:
-    kvs, _ = await records.scan(ctx.client, keys.USERS)
-    return [public(records.decode(kv.value)) for kv in kvs]
+async def listing(ctx: ServiceContext, *, cursor: str = "", limit: int = 100) -> dict:
+    """Users in name order, ``limit`` (1-500) after ``cursor`` (the last
+    name of the previous page)."""
+    if not isinstance(limit, int) or not 1 <= limit <= 500:
+        raise InvalidError("limit must be between 1 and 500")
+    after = keys.user(cursor) if cursor else b""
+    kvs, more = await records.scan(ctx.client, keys.USERS, start_after=after, limit=limit)
+    found = [public(records.decode(kv.value)) for kv in kvs]
+    return {"results": found, "next": found[-1]["name"] if more and found else None}
 
 
 async def create(ctx: ServiceContext, actor: Actor, name: str, password: Any, grants: Any) -> dict:

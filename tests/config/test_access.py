@@ -67,7 +67,7 @@ def test_first_admin_is_created_once_and_can_log_in(tmp_path):
         assert await users.bootstrap_admin(ctx) is None
         admin = await service.login("admin", password, "127.0.0.1")
         assert admin.is_superuser and admin.address == "127.0.0.1"
-        listed = await service.list_users(admin)
+        listed = (await service.list_users(admin))["results"]
         assert [u["name"] for u in listed] == ["admin"] and "password" not in listed[0]
 
     run(tmp_path, body)
@@ -163,8 +163,9 @@ def test_tokens_act_within_their_scope_and_their_owners_rights(tmp_path):
         for raw in (read_a["token"], read_a["token"][:-1] + "x", "cct_nope", "", None):
             with pytest.raises(NotAuthenticatedError):
                 await service.token_principal(raw)
-        assert [t["id"] for t in await service.list_tokens(ci)] == [read_a["id"], write_a["id"]]
-        assert [t["revoked_at"] is not None for t in await service.list_tokens(ci)] == [True, False]
+        listed = {t["id"]: t for t in (await service.list_tokens(ci))["results"]}
+        assert set(listed) == {read_a["id"], write_a["id"]}
+        assert listed[read_a["id"]]["revoked_at"] is not None and listed[write_a["id"]]["revoked_at"] is None
 
     run(tmp_path, body)
 
@@ -220,5 +221,33 @@ def test_four_eyes_cannot_be_sidestepped_with_your_own_token(tmp_path):
             await service.publish(via_token, "bank/prod", revision=revision)
         entries, _ = await service.audit(frank, namespace="bank/prod")
         assert entries[0]["actor"] == "frank" and entries[0]["token"] is None
+
+    run(tmp_path, body)
+
+
+def test_user_and_token_lists_come_in_pages(tmp_path):
+    async def body(service, ctx):
+        for i in range(5):
+            await service.create_user(ROOT, f"user{i}", "a long password", [{"role": "viewer", "namespaces": "*"}])
+        first = await service.list_users(ROOT, limit=2)
+        names = [u["name"] for u in first["results"]]
+        page = first
+        while page["next"]:
+            page = await service.list_users(ROOT, limit=2, cursor=page["next"])
+            names += [u["name"] for u in page["results"]]
+        assert names == [f"user{i}" for i in range(5)]
+        user0 = await service.login("user0", "a long password")
+        user1 = await service.login("user1", "a long password")
+        made = [await service.create_token(user0, name=f"t{i}", namespaces="*", access_level="read") for i in range(3)]
+        await service.create_token(user1, name="theirs", namespaces="*", access_level="read")
+        ids, page = [], await service.list_tokens(user0, limit=2)
+        ids += [t["id"] for t in page["results"]]
+        while page["next"]:
+            page = await service.list_tokens(user0, limit=2, cursor=page["next"])
+            ids += [t["id"] for t in page["results"]]
+        assert ids == sorted(t["id"] for t in made), "a user's own tokens, every one once, in id order"
+        assert len((await service.list_tokens(ROOT, limit=500))["results"]) == 4
+        with pytest.raises(InvalidError):
+            await service.list_users(ROOT, limit=0)
 
     run(tmp_path, body)
