@@ -54,8 +54,9 @@ def request(method: str, path: str, token: str, body: dict | None = None) -> byt
     return head.encode() + data
 
 
-def admin_token(port: int, data_dirs: list[Path]) -> str:
-    """Log in as the first admin and make a write token for everything."""
+def admin_token(port: int, data_dirs: list[Path], namespaces: list[str]) -> str:
+    """Log in as the first admin, create ``namespaces`` (a token may not)
+    and make a write token for everything."""
     deadline = time.monotonic() + 60
     password = None
     while password is None and time.monotonic() < deadline:
@@ -76,6 +77,8 @@ def admin_token(port: int, data_dirs: list[Path]) -> str:
             return json.loads(response.read())
 
     login = post("/auth/login", {"username": "admin", "password": password})
+    for name in namespaces:
+        post("/namespaces", {"name": name}, login["csrf_token"])
     return post("/tokens", {"name": "bench", "namespaces": "*", "access": "write"}, login["csrf_token"])["token"]
 
 
@@ -86,12 +89,9 @@ async def call(conn: Connection, method: str, path: str, token: str, body: dict 
     return json.loads(raw)
 
 
-async def setup(port: int, token: str, clients: int) -> None:
+async def setup(port: int, token: str) -> None:
     conn = Connection(port)
     try:
-        for i in range(clients):
-            await call(conn, "POST", "/api/v1/namespaces", token, {"name": f"bench/pub-{i}"})
-        await call(conn, "POST", "/api/v1/namespaces", token, {"name": "bench/read"})
         for i in range(ITEMS):
             await call(conn, "PUT", f"/api/v1/namespaces/bench/read/-/items/item-{i:02d}.yaml", token,
                        {"content": DOC.format(name=f"item-{i}", n=i)})
@@ -135,17 +135,22 @@ def pct(values: list[float], p: float) -> float:
 async def measure(cluster: Cluster, args) -> dict:
     leader = await cluster.leader()
     port = leader.client_port
-    token = admin_token(port, [m.data_dir for m in cluster.members])
-    await setup(port, token, args.clients)
+    names = [f"bench/pub-{i}" for i in range(args.clients)] + ["bench/read"]
+    token = admin_token(port, [m.data_dir for m in cluster.members], names)
+    await setup(port, token)
+
+    # The live item's revision: what each client's next edit is based on.
+    item_revision = [0] * args.clients
 
     async def publish(conn: Connection, i: int, seq: int) -> list[float]:
         t0 = time.perf_counter()
         saved = await call(conn, "PUT", f"/api/v1/namespaces/bench/pub-{i}/-/items/app.yaml", token,
-                           {"content": DOC.format(name=f"pub-{i}", n=seq)})
+                           {"content": DOC.format(name=f"pub-{i}", n=seq), "revision": item_revision[i]})
         t1 = time.perf_counter()
-        await call(conn, "POST", f"/api/v1/namespaces/bench/pub-{i}/-/publish", token,
-                   {"revision": saved["revision"], "comment": f"bench {seq}"})
+        release = await call(conn, "POST", f"/api/v1/namespaces/bench/pub-{i}/-/publish", token,
+                             {"revision": saved["revision"], "comment": f"bench {seq}"})
         t2 = time.perf_counter()
+        item_revision[i] = release["revision"]
         return [t2 - t1, t2 - t0]
 
     async def read(conn: Connection, i: int, seq: int) -> list[float]:
