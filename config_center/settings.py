@@ -53,12 +53,13 @@ INSTALLED_APPS = [
     "config_center",
 ]
 
+# Django's own middleware, run inline on the event loop (config_center/middleware.py).
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config_center.middleware.InlineSecurityMiddleware",
+    "config_center.middleware.InlineSessionMiddleware",
+    "config_center.middleware.InlineCommonMiddleware",
+    "config_center.middleware.InlineCsrfViewMiddleware",
+    "config_center.middleware.InlineXFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "config_center.urls"

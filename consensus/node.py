@@ -5,7 +5,8 @@ proposal, a read request — reaches it through one queue, so the core is never
 touched concurrently. After each burst of inputs the task handles ready
 batches strictly in the order the Ready contract demands:
 
-    persist (WAL append + fsync, in a worker thread so the loop stays live)
+    persist (WAL append + fsync, in the node's own worker thread so the loop
+             stays live and nothing else in the process queues ahead of it)
       -> send (peer messages, handed to the transport, which never blocks;
          a leader sends before it persists, see ``_handle_ready``)
       -> apply (committed entries, in order, to the state machine)
@@ -26,6 +27,7 @@ import logging
 import os
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
@@ -164,6 +166,11 @@ class RaftNode:
         self._run_id = os.urandom(4)
         self._last_leader = 0
         self._stopped = False
+        # The node's own worker threads: the WAL fsync must never queue
+        # behind whatever else the process runs in the loop's default
+        # executor (Django parks a default-executor thread per request).
+        self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"raft-{node_id}-wal")
+        self._snapshots = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"raft-{node_id}-snap")
 
     # -- client side -------------------------------------------------------
 
@@ -269,6 +276,9 @@ class RaftNode:
             ticker.cancel()
             self._stopped = True
             self._fail_waiters(NotLeaderError("node is shutting down"))
+            # Work already handed to a thread finishes there; nothing new starts.
+            self._disk.shutdown(wait=False)
+            self._snapshots.shutdown(wait=False)
 
     async def _ticker(self) -> None:
         while True:
@@ -328,7 +338,7 @@ class RaftNode:
         # 1. persist: nothing below happens until the fsync has returned.
         if rd.must_sync or rd.entries or rd.snapshot is not None:
             started = time.perf_counter()
-            await asyncio.to_thread(self.storage.save, rd.hard_state, rd.entries, rd.snapshot)
+            await self._in(self._disk, self.storage.save, rd.hard_state, rd.entries, rd.snapshot)
             metrics.wal_fsync_duration.observe(time.perf_counter() - started)
         elif rd.hard_state is not None:
             # Only the commit index moved: write it, no fsync to wait for.
@@ -342,7 +352,7 @@ class RaftNode:
             self.transport.send(rd.messages)
         # 3. apply
         if rd.snapshot is not None:
-            await asyncio.to_thread(self.state_machine.restore, rd.snapshot.data, rd.snapshot.metadata.index)
+            await self._in(self._snapshots, self.state_machine.restore, rd.snapshot.data, rd.snapshot.metadata.index)
             self.conf_state = rd.snapshot.metadata.conf_state
             logger.info(
                 "node %d: installed a snapshot at index %d (%d bytes)",
@@ -404,10 +414,14 @@ class RaftNode:
         # copy, and the loop must keep serving meanwhile. Nothing is applied
         # in between, since this task (the only one that applies) waits here.
         started = time.perf_counter()
-        data = await asyncio.to_thread(self.state_machine.snapshot)
-        await asyncio.to_thread(self.storage.create_snapshot, applied, self.conf_state, data)
+        data = await self._in(self._snapshots, self.state_machine.snapshot)
+        await self._in(self._snapshots, self.storage.create_snapshot, applied, self.conf_state, data)
         metrics.snapshot_duration.observe(time.perf_counter() - started)
         logger.info("node %d: snapshot at applied index %d", self.id, applied)
+
+    @staticmethod
+    async def _in(executor: ThreadPoolExecutor, fn: Callable, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
 
     @staticmethod
     def _resolve(waiters: dict, key: bytes, *, result: Any = None, error: BaseException | None = None) -> None:
