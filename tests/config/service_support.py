@@ -5,11 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-import pytest
-
-from consensus import member
-from consensus.node import open_member_storage
 from config_center.service.context import Actor, Limits, ServiceContext
+from tests.node import member_support
 
 ALICE = Actor("alice", "10.0.0.1")
 BOB = Actor("bob", "10.0.0.2")
@@ -27,22 +24,11 @@ class SteppingClock:
 
 
 async def start_store(data_dir):
-    task = asyncio.create_task(member.serve_member(
-        open_member_storage(data_dir), data_dir=data_dir, node_id=1, peers=(1,), heartbeat_ms=10,
-        election_ms=100, snapshot_count=10_000, store_auth=False,
-    ))
-    for _ in range(500):
-        store = member.local_store()
-        if store is not None and store.node.is_leader:
-            return task, store
-        await asyncio.sleep(0.01)
-    raise AssertionError("member did not become leader")
+    """A one-member store without store auth (the service reaches it in-process)."""
+    return await member_support.start(data_dir, store_auth=False)
 
 
-async def stop_store(task):
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+stop_store = member_support.stop
 
 
 def with_service(tmp_path, body, *, limits: Limits | None = None, clock=None):

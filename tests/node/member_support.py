@@ -8,13 +8,13 @@ from consensus import member
 from consensus.node import open_member_storage
 
 
-async def start(data_dir):
+async def start(data_dir, *, store_auth: bool = True):
     """Start a one-member store on ``data_dir``; (task, store) once it leads."""
     task = asyncio.create_task(member.serve_member(
         open_member_storage(data_dir), data_dir=data_dir, node_id=1, peers=(1,), heartbeat_ms=10,
-        election_ms=100, snapshot_count=10_000,
+        election_ms=100, snapshot_count=10_000, store_auth=store_auth,
     ))
-    for _ in range(300):
+    for _ in range(500):
         store = member.local_store()
         if store is not None and store.node.is_leader:
             return task, store
