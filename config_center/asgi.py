@@ -4,8 +4,9 @@
   (``consensus.gateway.GatewayApp``), straight from the server with no Django
   in between: it is the store's hot path, and Django's request handling
   would cost more than the whole gateway request does;
-- ``GET /api/v1/namespaces/<ns>/-/config`` with an API token: the lean
-  hot path of applications' reads (``config_center.api.live_config_app``);
+- with an API token, reading live config, saving a draft and publishing:
+  the lean hot path applications and pipelines use
+  (``config_center.api.fast_routes``);
 - every other HTTP request: Django;
 - websockets: Channels.
 
@@ -25,7 +26,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from config_center.api.live_config_app import LiveConfigApp  # noqa: E402
+from config_center.api.fast_routes import FastRoutes  # noqa: E402
 from config_center.routing import websocket_urlpatterns  # noqa: E402
 from consensus.gateway import GatewayApp  # noqa: E402
 from consensus.gateway_binding import LocalAuthorizer, local_extra_routes  # noqa: E402
@@ -42,8 +43,8 @@ django_application = ProtocolTypeRouter(
         # The console needs a handful of static files and a node has no separate
         # web server in front of it, so Django's staticfiles handler serves them
         # (from STATICFILES_DIRS via the finders; no collectstatic step).
-        # Applications' token reads of live config skip Django (live_config_app).
-        "http": LiveConfigApp(ASGIStaticFilesHandler(django_http_app)),
+        # Applications' token calls on the hot path skip Django (fast_routes).
+        "http": FastRoutes(ASGIStaticFilesHandler(django_http_app)),
         "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -76,6 +76,11 @@ def unbind() -> None:
     _live_reader = None
 
 
+def bound_service() -> ConfigService | None:
+    """The service, for code running on its loop (None while not running)."""
+    return _bound[0] if _bound is not None else None
+
+
 def live_reader() -> LiveReader | None:
     """The hot-path reader of live config (``service.live_reads``), for code
     running on the service's loop; None while the service is not running."""

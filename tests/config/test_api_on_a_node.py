@@ -95,3 +95,80 @@ def test_first_admin_session_and_token_over_http(tmp_path):
         code, _, stderr = stop(process)
     assert code == 0, stderr
     assert "created user admin" not in stderr, "an existing cluster does not make a second admin"
+
+
+def _raw(base: str, method: str, path: str, body: bytes, headers: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(base + path, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+_VARYING = {"revision", "updated_at", "time", "created_at", "message"}
+
+
+def _same_shape(answer):
+    status, body = answer
+    if isinstance(body, dict):
+        body = {k: ("…" if k in _VARYING else v) for k, v in body.items() if k != "details" or status != 409}
+    return status, body
+
+
+def test_token_fast_routes_answer_as_the_drf_views_do(tmp_path):
+    """The same calls, once with a token (served without Django) and once
+    with a session (DRF), on twin namespaces: same statuses, same bodies
+    (revisions and times aside), same error codes."""
+    process, base = serve(tmp_path)
+    try:
+        deadline = time.monotonic() + 10
+        while not (tmp_path / ADMIN_PASSWORD_FILE).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        session = Http(base)
+        _, me = session("POST", "/api/v1/auth/login",
+                        {"username": "admin", "password": (tmp_path / ADMIN_PASSWORD_FILE).read_text().strip()})
+        session.csrf = me["csrf_token"]
+        for ns in ("twin/fast", "twin/drf"):
+            assert session("POST", "/api/v1/namespaces", {"name": ns})[0] == 201
+        token = session("POST", "/api/v1/tokens", {"name": "ci", "namespaces": "twin/*", "access": "write"})[1]["token"]
+
+        def call(ns, method, path, body, headers=None):
+            raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+            common = {"Content-Type": "application/json", **(headers or {})}
+            if ns == "twin/fast":
+                return _raw(base, method, f"/api/v1/namespaces/{ns}{path}", raw,
+                            {**common, "Authorization": f"Bearer {token}"})
+            return _raw(base, method, f"/api/v1/namespaces/{ns}{path}", raw,
+                        {**common, "X-CSRFToken": session.csrf, "Referer": base + "/", **_cookie_header(session)})
+
+        answers = {}
+        for ns in ("twin/fast", "twin/drf"):
+            steps = [
+                call(ns, "PUT", "/-/items/app.yaml", {"content": "a: 1\n", "comment": "first"}),
+                call(ns, "PUT", "/-/items/app.yaml", {"content": "a: 2\n", "revision": 0}),
+                call(ns, "PUT", "/-/items/bad.json", {"content": '{"a": }', "format": "json"}),
+                call(ns, "PUT", "/-/items/x", b"{not json"),
+                call(ns, "PUT", "/-/items/x", ["a", "list"]),
+                call(ns, "PUT", "/-/items/x", {"content": "1", "format": "text"}, {"If-Match": '"abc"'}),
+                call(ns, "PUT", "/-/items/Bad%20Name", {"content": "1"}),
+                call(ns, "POST", "/-/publish", {"comment": "no revision"}),
+            ]
+            revision = session("GET", f"/api/v1/namespaces/{ns}")[1]["revision"]
+            steps.append(call(ns, "POST", "/-/publish", {"comment": "go", "revision": revision}))
+            steps.append(call(ns, "POST", "/-/publish", {"comment": "again", "revision": revision}))
+            answers[ns] = [_same_shape(a) for a in steps]
+        statuses = [a[0] for a in answers["twin/fast"]]
+        assert statuses == [200, 409, 400, 400, 400, 400, 400, 400, 201, 409], statuses
+        assert answers["twin/fast"] == answers["twin/drf"]
+    finally:
+        code, _, stderr = stop(process)
+    assert code == 0, stderr
+
+
+def _cookie_header(client: Http) -> dict:
+    for handler in client.opener.handlers:
+        jar = getattr(handler, "cookiejar", None)
+        if jar is not None:
+            return {"Cookie": "; ".join(f"{c.name}={c.value}" for c in jar)}
+    return {}
