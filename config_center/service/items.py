@@ -140,7 +140,7 @@ async def save_draft(
         raise InvalidError("secret must be true or false")
 
     async def plan(head: Head) -> Plan:
-        record, head = await namespaces.load(ctx, ns)
+        record, head = await namespaces.load(ctx, ns, head)
         draft, live, revision = await _current(ctx, ns, name)
         fmt = format or (live or {}).get("format") or record["format"]
         if fmt not in formats.FORMATS:
@@ -171,7 +171,7 @@ async def draft_delete(ctx: ServiceContext, actor: Actor, ns: str, name: str, *,
     base = _check_revision(base_revision)
 
     async def plan(head: Head) -> Plan:
-        await namespaces.load(ctx, ns)
+        await namespaces.load(ctx, ns, head)
         draft, live, revision = await _current(ctx, ns, name)
         if live is None:
             raise NotFoundError(f"item {ns}/{name} is not live; discard its draft instead")
@@ -192,7 +192,7 @@ async def discard_draft(ctx: ServiceContext, actor: Actor, ns: str, name: str, *
     base = _check_revision(base_revision)
 
     async def plan(head: Head) -> Plan:
-        await namespaces.load(ctx, ns)
+        await namespaces.load(ctx, ns, head)
         draft, live, revision = await _current(ctx, ns, name)
         if draft is None:
             raise NotFoundError(f"item {ns}/{name} has no draft")

@@ -93,9 +93,15 @@ def view(record: dict, head: Head) -> dict:
     return {**record, "revision": head.revision, "release": head.release_seq}
 
 
-async def load(ctx: ServiceContext, name: str) -> tuple[dict, Head]:
-    """The namespace record and its head; ``NotFoundError`` if it does not exist."""
+async def load(ctx: ServiceContext, name: str, head: Head | None = None) -> tuple[dict, Head]:
+    """The namespace record and its head (``head`` when the caller has just
+    read it: a change's plan); ``NotFoundError`` if it does not exist."""
     check_namespace(name)
+    if head is not None:
+        ns_kv = await records.get(ctx.client, keys.namespace(name))
+        if ns_kv is None:
+            raise NotFoundError(f"namespace {name!r} does not exist")
+        return records.decode(ns_kv.value), head
     ns_kv, head_kv = await records.get_many(ctx.client, [keys.namespace(name), keys.head(name)])
     if ns_kv is None:
         raise NotFoundError(f"namespace {name!r} does not exist")
@@ -152,7 +158,7 @@ async def update(ctx: ServiceContext, actor: Actor, name: str, changes: Any, bas
     fields = check_settings(changes, partial=True)
 
     async def plan(head: Head) -> Plan:
-        record, head = await load(ctx, name)
+        record, head = await load(ctx, name, head)
         check_base(head, base_revision, "an update")
         before = {k: record.get(k) for k in fields}
         updated = {**record, **fields, "updated_at": ctx.now(), "updated_by": actor.name}
@@ -192,7 +198,7 @@ async def list_page(ctx: ServiceContext, *, search: str = "", cursor: str = "", 
 
 async def delete(ctx: ServiceContext, actor: Actor, name: str, base_revision: Any, *, archive: bool = False) -> dict:
     async def plan(head: Head) -> Plan:
-        record, head = await load(ctx, name)
+        record, head = await load(ctx, name, head)
         check_base(head, base_revision, "a delete")
         items, _ = await records.scan(ctx.client, keys.items(name), limit=1)
         drafts, _ = await records.scan(ctx.client, keys.drafts(name), limit=1)

@@ -57,9 +57,11 @@ def _comment(comment: Any) -> str:
 async def publish(ctx: ServiceContext, actor: Actor, ns: str, *, comment: Any = "", base_revision: Any = None) -> dict:
     """Apply every draft of ``ns`` at once and record the release."""
     comment = _comment(comment)
+    retention: dict = {}
 
     async def plan(head: Head) -> Plan:
-        record, head = await namespaces.load(ctx, ns)
+        record, head = await namespaces.load(ctx, ns, head)
+        retention.update(record["retention"])
         drafted = await drafts(ctx, ns)
         namespaces.check_base(head, base_revision, "a publish", {"drafts": sorted(drafted)})
         if not drafted:
@@ -95,7 +97,7 @@ async def publish(ctx: ServiceContext, actor: Actor, ns: str, *, comment: Any = 
 
     done = await apply_change(ctx, ns, actor, plan)
     release = {**done.plan.result, "revision": done.revision}
-    await prune(ctx, actor, ns, automatic=True)
+    await prune(ctx, actor, ns, automatic=True, policy=retention)
     return release
 
 
@@ -108,7 +110,7 @@ async def rollback(ctx: ServiceContext, actor: Actor, ns: str, to_seq: Any, *, c
         raise InvalidError("the release to roll back to must be a release number (1 or more)")
 
     async def plan(head: Head) -> Plan:
-        _, head = await namespaces.load(ctx, ns)
+        _, head = await namespaces.load(ctx, ns, head)
         namespaces.check_base(head, base_revision, "a rollback")
         target_kv = await records.get(ctx.client, keys.release(ns, to_seq))
         if target_kv is None:
@@ -152,14 +154,15 @@ def _age_days(time: str, now: float) -> float:
     return (now - then) / 86400
 
 
-async def prune(ctx: ServiceContext, actor: Actor, ns: str, *, automatic: bool = False) -> dict:
+async def prune(ctx: ServiceContext, actor: Actor, ns: str, *, automatic: bool = False,
+                policy: dict | None = None) -> dict:
     """Delete the releases the retention policy no longer keeps, and the
     content only they referred to. Audited when it deletes anything.
     ``automatic`` (after a publish): only once the count is ``prune_slack``
-    past the limit."""
+    past the limit. ``policy``: the retention the caller just read."""
 
     async def plan(head: Head) -> Plan:
-        record, head = await namespaces.load(ctx, ns)
+        record, head = await namespaces.load(ctx, ns, head)
         policy = record["retention"]
         kvs, _ = await records.scan(ctx.client, keys.releases(ns), descending=True)
         now = ctx.clock()
@@ -185,7 +188,7 @@ async def prune(ctx: ServiceContext, actor: Actor, ns: str, *, automatic: bool =
 
     # Nothing to prune is the common case: find that out cheaply (a count,
     # at most one record) before planning, which reads every release.
-    if not await _may_prune(ctx, ns, automatic):
+    if not await _may_prune(ctx, ns, automatic, policy):
         return {"pruned": []}
     probe = await plan(Head(ns))
     if not probe.result["pruned"]:
@@ -203,9 +206,10 @@ def prune_slack(max_releases: int) -> int:
     return max(1, max_releases // 10)
 
 
-async def _may_prune(ctx: ServiceContext, ns: str, automatic: bool) -> bool:
-    record, _ = await namespaces.load(ctx, ns)
-    policy = record["retention"]
+async def _may_prune(ctx: ServiceContext, ns: str, automatic: bool, policy: dict | None) -> bool:
+    if not policy:
+        record, _ = await namespaces.load(ctx, ns)
+        policy = record["retention"]
     prefix = keys.releases(ns)
     count = (await ctx.client.range(RangeRequest(key=prefix, range_end=keys.prefix_end(prefix),
                                                  count_only=True, serializable=True))).count

@@ -78,7 +78,7 @@ async def _stage(ctx: ServiceContext, actor: Actor, ns: str, wanted: dict[str, d
     to copy}); the diff, and whether anything was written."""
 
     async def plan(head: Head) -> Plan:
-        await namespaces.load(ctx, ns)
+        await namespaces.load(ctx, ns, head)
         namespaces.check_base(head, base_revision, "an import or promotion")
         current = await items.draft_view(ctx, ns)
         ops: list = []
