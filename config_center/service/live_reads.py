@@ -57,15 +57,17 @@ class TokenPrincipals:
         self._cache: OrderedDict[str, _CachedPrincipal] = OrderedDict()
 
     async def get(self, raw_token: str, address: str = "", at: int = 0) -> Principal:
-        """The token's principal as of revision ``at`` (0: read the token
-        linearizably first, which sets the point)."""
+        """The token's principal as of revision ``at`` (0: as this member has
+        applied the store; like etcd's own auth checks, this is the local
+        state, not a ReadIndex: a revocation counts on a member from the
+        moment it has applied it)."""
         cached = self._cache.get(raw_token) if isinstance(raw_token, str) else None
         if cached is not None:
             token_key = keys.token(cached.principal.token_id or "")
             if at:
                 token_kv = await records.get(self.ctx.client, token_key, revision=at, serializable=True)
             else:
-                response = await self.ctx.client.range(RangeRequest(key=token_key))
+                response = await self.ctx.client.range(RangeRequest(key=token_key, serializable=True))
                 token_kv, at = (response.kvs[0] if response.kvs else None), response.header.revision
             user_kv = await records.get(self.ctx.client, keys.user(cached.principal.user), revision=at,
                                         serializable=True)
