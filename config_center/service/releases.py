@@ -9,6 +9,8 @@ rollback each commit in one transaction: applications see the namespace
 before or after, never between."""
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,6 +24,8 @@ from .changes import Head, Plan, apply_change
 from .context import Actor, ServiceContext
 from .errors import ForbiddenError, InvalidError, NotFoundError, SchemaViolationError
 from .items import DELETE, contents, drafts, live_items
+
+logger = logging.getLogger(__name__)
 
 
 def _release_items(live: dict[str, dict]) -> dict[str, dict]:
@@ -97,7 +101,7 @@ async def publish(ctx: ServiceContext, actor: Actor, ns: str, *, comment: Any = 
 
     done = await apply_change(ctx, ns, actor, plan)
     release = {**done.plan.result, "revision": done.revision}
-    await prune(ctx, actor, ns, automatic=True, policy=retention)
+    prune_soon(ctx, actor, ns, retention)
     return release
 
 
@@ -145,7 +149,7 @@ async def rollback(ctx: ServiceContext, actor: Actor, ns: str, to_seq: Any, *, c
 
     done = await apply_change(ctx, ns, actor, plan)
     result = {**done.plan.result, "revision": done.revision}
-    await prune(ctx, actor, ns, automatic=True)
+    prune_soon(ctx, actor, ns, {})
     return result
 
 
@@ -176,11 +180,11 @@ async def prune(ctx: ServiceContext, actor: Actor, ns: str, *, automatic: bool =
             else:
                 kept.append(release)
         if not doomed:
-            return Plan("release.prune", ns, result={"pruned": []})
+            raise _NothingToPrune()
         referenced = {item["blob"] for release in kept for item in release["items"].values()}
         referenced |= {item["blob"] for item in (await live_items(ctx, ns)).values()}
         referenced |= {d["blob"] for d in (await drafts(ctx, ns)).values() if d["op"] != DELETE}
-        blob_kvs, _ = await records.scan(ctx.client, keys.blobs(ns))
+        blob_kvs, _ = await records.scan(ctx.client, keys.blobs(ns), keys_only=True)
         unused = [kv.key for kv in blob_kvs if keys.name_after(keys.blobs(ns), kv.key) not in referenced]
         ops = [records.delete(keys.release(ns, seq)) for seq in doomed] + [records.delete(key) for key in unused]
         return Plan("release.prune", ns, ops=ops, details={"releases": sorted(doomed), "blobs": len(unused)},
@@ -190,11 +194,43 @@ async def prune(ctx: ServiceContext, actor: Actor, ns: str, *, automatic: bool =
     # at most one record) before planning, which reads every release.
     if not await _may_prune(ctx, ns, automatic, policy):
         return {"pruned": []}
-    probe = await plan(Head(ns))
-    if not probe.result["pruned"]:
-        return probe.result
-    done = await apply_change(ctx, ns, actor, plan)
+    try:
+        done = await apply_change(ctx, ns, actor, plan)
+    except _NothingToPrune:
+        return {"pruned": []}
     return done.plan.result
+
+
+class _NothingToPrune(Exception):
+    """The plan found nothing to delete: no change, no audit entry."""
+
+
+_background_prunes: dict[tuple[int, str], asyncio.Task] = {}
+
+
+def prune_soon(ctx: ServiceContext, actor: Actor, ns: str, policy: dict) -> None:
+    """The automatic pruning after a publish, in the background: the publish
+    is answered without waiting for it, and a namespace has at most one
+    running at a time (a later publish finds the work done or in hand)."""
+    key = (id(ctx), ns)
+    if key in _background_prunes:
+        return
+
+    async def run() -> None:
+        try:
+            await prune(ctx, actor, ns, automatic=True, policy=policy)
+        except Exception:
+            logger.warning("automatic pruning of %s failed; the next publish tries again", ns, exc_info=True)
+        finally:
+            _background_prunes.pop(key, None)
+
+    _background_prunes[key] = asyncio.get_running_loop().create_task(run(), name=f"prune {ns}")
+
+
+async def background_prunes_done() -> None:
+    """Wait for the automatic prunes running now (tests, orderly shutdown)."""
+    while _background_prunes:
+        await asyncio.gather(*list(_background_prunes.values()), return_exceptions=True)
 
 
 def prune_slack(max_releases: int) -> int:

@@ -95,11 +95,12 @@ async def get_many(client: StoreClient, keys: Sequence[bytes]) -> list[KeyValue 
 
 async def scan(
     client: StoreClient, prefix: bytes, *, start_after: bytes = b"", limit: int = 0, descending: bool = False,
-    revision: int = 0,
+    revision: int = 0, keys_only: bool = False,
 ) -> tuple[list[KeyValue], bool]:
     """Keys under ``prefix`` in key order (or reversed), from just after
     ``start_after`` (ascending) / just before it (descending); at most
-    ``limit`` (0: all). Returns ``(kvs, more)``."""
+    ``limit`` (0: all); ``keys_only`` leaves the values out (blobs can be
+    large). Returns ``(kvs, more)``."""
     revision, serializable = _point(revision, False)
     key, end = prefix, prefix_end(prefix)
     if start_after:
@@ -108,7 +109,7 @@ async def scan(
         else:
             key = start_after + b"\0"
     response = await client.range(RangeRequest(
-        key=key, range_end=end, limit=limit, revision=revision, serializable=serializable,
+        key=key, range_end=end, limit=limit, revision=revision, serializable=serializable, keys_only=keys_only,
         sort_order=SortOrder.DESCEND if descending else SortOrder.ASCEND, sort_target=SortTarget.KEY,
     ))
     return list(response.kvs), response.more

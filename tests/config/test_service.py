@@ -331,6 +331,7 @@ def test_retention_prunes_by_count_above_the_floor_and_is_audited(tmp_path):
             cur = await items.get(ctx, "app/prod", "app.yaml", draft=True) if i else {"revision": 0}
             await items.save_draft(ctx, ALICE, "app/prod", "app.yaml", f"v: {i}\n", base_revision=cur["revision"])
             await publish(ctx, "app/prod")
+        await releases.background_prunes_done()
         page = await releases.list_page(ctx, "app/prod")
         assert [r["seq"] for r in page["results"]] == [6, 5, 4]
         blobs, _ = await records.scan(ctx.client, keys.blobs("app/prod"))
@@ -358,6 +359,7 @@ def test_retention_by_age_keeps_the_floor(tmp_path):
             cur = await items.get(ctx, "app/prod", "a", draft=True) if i else {"revision": 0}
             await items.save_draft(ctx, ALICE, "app/prod", "a", f"v{i}", format="text", base_revision=cur["revision"])
             await publish(ctx, "app/prod")
+        await releases.background_prunes_done()
         clock.now += 40 * 86400
         result = await releases.prune(ctx, ALICE, "app/prod")
         assert result["pruned"] == [1, 2]
