@@ -101,7 +101,8 @@ async def publish(ctx: ServiceContext, actor: Actor, ns: str, *, comment: Any = 
 
     done = await apply_change(ctx, ns, actor, plan)
     release = {**done.plan.result, "revision": done.revision}
-    prune_soon(ctx, actor, ns, retention)
+    if _due_for_pruning(release["seq"], retention):
+        prune_soon(ctx, actor, ns, retention)
     return release
 
 
@@ -112,9 +113,11 @@ async def rollback(ctx: ServiceContext, actor: Actor, ns: str, to_seq: Any, *, c
     comment = _comment(comment)
     if not isinstance(to_seq, int) or isinstance(to_seq, bool) or to_seq < 1:
         raise InvalidError("the release to roll back to must be a release number (1 or more)")
+    retention: dict = {}
 
     async def plan(head: Head) -> Plan:
-        _, head = await namespaces.load(ctx, ns, head)
+        record, head = await namespaces.load(ctx, ns, head)
+        retention.update(record["retention"])
         namespaces.check_base(head, base_revision, "a rollback")
         target_kv = await records.get(ctx.client, keys.release(ns, to_seq))
         if target_kv is None:
@@ -149,7 +152,8 @@ async def rollback(ctx: ServiceContext, actor: Actor, ns: str, to_seq: Any, *, c
 
     done = await apply_change(ctx, ns, actor, plan)
     result = {**done.plan.result, "revision": done.revision}
-    prune_soon(ctx, actor, ns, {})
+    if _due_for_pruning(result["seq"], retention):
+        prune_soon(ctx, actor, ns, retention)
     return result
 
 
@@ -239,7 +243,16 @@ def prune_slack(max_releases: int) -> int:
     (to know which content is still used), so it runs once per slack's
     worth of publishes rather than after each. ``prune`` itself (the API's)
     always prunes down to the limit."""
-    return max(1, max_releases // 10)
+    return max(1, max_releases // 5)
+
+
+def _due_for_pruning(seq: int, policy: dict) -> bool:
+    """Whether the publish that made release ``seq`` checks retention: every
+    ``prune_slack``-th one (for age, every tenth), so the check's count of
+    releases is not paid on every publish."""
+    if policy.get("max_releases"):
+        return seq % prune_slack(policy["max_releases"]) == 0
+    return bool(policy.get("max_age_days")) and seq % 10 == 0
 
 
 async def _may_prune(ctx: ServiceContext, ns: str, automatic: bool, policy: dict | None) -> bool:
