@@ -172,7 +172,7 @@ async def prune(ctx: ServiceContext, actor: Actor, ns: str, *, automatic: bool =
     async def plan(head: Head) -> Plan:
         record, head = await namespaces.load(ctx, ns, head)
         policy = record["retention"]
-        kvs, _ = await records.scan(ctx.client, keys.releases(ns), descending=True)
+        kvs = await _all_releases_newest_first(ctx, ns)
         now = ctx.clock()
         doomed, kept = [], []
         for position, kv in enumerate(kvs):
@@ -203,6 +203,23 @@ async def prune(ctx: ServiceContext, actor: Actor, ns: str, *, automatic: bool =
     except _NothingToPrune:
         return {"pruned": []}
     return done.plan.result
+
+
+# Releases read per store call while pruning: each call runs on the loop in
+# one piece, so pages let other requests in between.
+PRUNE_PAGE = 25
+
+
+async def _all_releases_newest_first(ctx: ServiceContext, ns: str) -> list:
+    found: list = []
+    after = b""
+    while True:
+        kvs, more = await records.scan(ctx.client, keys.releases(ns), start_after=after, limit=PRUNE_PAGE,
+                                       descending=True)
+        found += kvs
+        if not more or not kvs:
+            return found
+        after = kvs[-1].key
 
 
 class _NothingToPrune(Exception):
