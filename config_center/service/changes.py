@@ -76,7 +76,14 @@ async def apply_change(
     ctx: ServiceContext, chain: str, actor: Actor, plan: Callable[[Head], Awaitable[Plan]],
 ) -> Committed:
     """Plan against the current head and commit, again while the head moves
-    under the plan. ``plan`` raises a ``ServiceError`` to refuse."""
+    under the plan (another member's change). ``plan`` raises a
+    ``ServiceError`` to refuse. Changes of one chain made by this process
+    take turns (``ServiceContext.chain_lock``)."""
+    async with ctx.chain_lock(chain):
+        return await _apply(ctx, chain, actor, plan)
+
+
+async def _apply(ctx: ServiceContext, chain: str, actor: Actor, plan: Callable[[Head], Awaitable[Plan]]) -> Committed:
     for _ in range(MAX_ATTEMPTS):
         head, at = await read_head(ctx, chain)
         # The plan reads as of the head's read: locally, and consistently

@@ -2,7 +2,9 @@
 and a cache of content blobs."""
 from __future__ import annotations
 
+import asyncio
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
@@ -76,6 +78,20 @@ class ServiceContext:
     passwords: PasswordHasher | None = None
     # Seals secret items (``secret_box.SecretBox``); None: no secret items.
     secrets: Any = None
+
+    _chain_locks: "weakref.WeakValueDictionary[str, asyncio.Lock]" = field(
+        default_factory=weakref.WeakValueDictionary, repr=False)
+
+    def chain_lock(self, chain: str) -> asyncio.Lock:
+        """One lock per audit chain for the changes this process makes:
+        they would conflict on the chain's head anyway, and taking turns
+        saves the retries (a long change, such as pruning, could otherwise
+        lose every race against a busy namespace)."""
+        lock = self._chain_locks.get(chain)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._chain_locks[chain] = lock
+        return lock
 
     def now(self) -> str:
         """The current time as RFC 3339 UTC with milliseconds."""

@@ -146,7 +146,10 @@ async def rollback(ctx: ServiceContext, actor: Actor, ns: str, to_seq: Any, *, c
                    "comment": comment, "changes": changes, "items": target}
         ops.append(records.put(keys.release(ns, seq), release))
         pending = len(await drafts(ctx, ns))
-        return Plan("release.rollback", ns, ops=ops, comment=comment,
+        # A prune (which does not move the namespace's head) must not delete
+        # the release, and the content it names, under this rollback.
+        still_there = records.mod_revision_is(keys.release(ns, to_seq), target_kv.mod_revision)
+        return Plan("release.rollback", ns, ops=ops, comment=comment, compares=[still_there],
                     details={"seq": seq, "rollback_of": to_seq, "changes": changes}, release_seq=seq,
                     result={**release, "drafts_pending": pending})
 
@@ -167,10 +170,18 @@ async def prune(ctx: ServiceContext, actor: Actor, ns: str, *, automatic: bool =
     """Delete the releases the retention policy no longer keeps, and the
     content only they referred to. Audited when it deletes anything.
     ``automatic`` (after a publish): only once the count is ``prune_slack``
-    past the limit. ``policy``: the retention the caller just read."""
+    past the limit. ``policy``: the retention the caller just read.
+
+    Pruning is maintenance, not a change of the namespace's config: it is
+    recorded in the ``_global`` audit chain and leaves the namespace's
+    revision alone, so it never makes a client's edit or publish based on
+    that revision a conflict. What it deletes is guarded directly instead:
+    each blob only if untouched since it was found unused (a draft saving
+    the same content again rewrites it), and a rollback to a release
+    commits only if that release still exists."""
 
     async def plan(head: Head) -> Plan:
-        record, head = await namespaces.load(ctx, ns, head)
+        record, _ = await namespaces.load(ctx, ns)
         policy = record["retention"]
         kvs = await _all_releases_newest_first(ctx, ns)
         now = ctx.clock()
@@ -189,17 +200,19 @@ async def prune(ctx: ServiceContext, actor: Actor, ns: str, *, automatic: bool =
         referenced |= {item["blob"] for item in (await live_items(ctx, ns)).values()}
         referenced |= {d["blob"] for d in (await drafts(ctx, ns)).values() if d["op"] != DELETE}
         blob_kvs, _ = await records.scan(ctx.client, keys.blobs(ns), keys_only=True)
-        unused = [kv.key for kv in blob_kvs if keys.name_after(keys.blobs(ns), kv.key) not in referenced]
-        ops = [records.delete(keys.release(ns, seq)) for seq in doomed] + [records.delete(key) for key in unused]
-        return Plan("release.prune", ns, ops=ops, details={"releases": sorted(doomed), "blobs": len(unused)},
-                    result={"pruned": sorted(doomed)})
+        unused = [kv for kv in blob_kvs if keys.name_after(keys.blobs(ns), kv.key) not in referenced]
+        unused = unused[:MAX_BLOBS_PER_PRUNE]  # compares are not nested: the rest goes next time
+        ops = [records.delete(keys.release(ns, seq)) for seq in doomed] + [records.delete(kv.key) for kv in unused]
+        compares = [records.mod_revision_is(kv.key, kv.mod_revision) for kv in unused]
+        return Plan("release.prune", ns, ops=ops, compares=compares,
+                    details={"releases": sorted(doomed), "blobs": len(unused)}, result={"pruned": sorted(doomed)})
 
     # Nothing to prune is the common case: find that out cheaply (a count,
     # at most one record) before planning, which reads every release.
     if not await _may_prune(ctx, ns, automatic, policy):
         return {"pruned": []}
     try:
-        done = await apply_change(ctx, ns, actor, plan)
+        done = await apply_change(ctx, keys.GLOBAL_CHAIN, actor, plan)
     except _NothingToPrune:
         return {"pruned": []}
     return done.plan.result
@@ -208,6 +221,8 @@ async def prune(ctx: ServiceContext, actor: Actor, ns: str, *, automatic: bool =
 # Releases read per store call while pruning: each call runs on the loop in
 # one piece, so pages let other requests in between.
 PRUNE_PAGE = 25
+# etcd takes at most 128 compares in a txn (they cannot be nested).
+MAX_BLOBS_PER_PRUNE = 100
 
 
 async def _all_releases_newest_first(ctx: ServiceContext, ns: str) -> list:

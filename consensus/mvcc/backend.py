@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -46,6 +47,10 @@ from .revision import from_bytes, to_bytes
 
 FORMAT = 1
 _IN_CHUNK = 500  # revisions per "IN (...)" lookup, well under SQLite's variable limit
+# Rows kept in memory by revision (``RowCache``): enough for the records a
+# service reads over and over (heads, settings, tokens, drafts), small
+# beside the key index (about 90 MB for 100,000 keys).
+ROW_CACHE_BYTES = 8 * 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -130,13 +135,18 @@ class Backend:
     transaction see the last commit. Not thread-safe; the state machine
     serializes access."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, row_cache_bytes: int = ROW_CACHE_BYTES) -> None:
         self._conn = conn
         self.path = path
         # Rows ``insert`` has buffered, sent to SQLite in one executemany
         # before any other statement runs (see ``conn``); always empty
         # outside a transaction.
         self._inserts: list[tuple] = []
+        self._rows = RowCache(row_cache_bytes)
+        # Rows written by the open transaction: cached once it commits
+        # (unless the same transaction deleted them again).
+        self._written: list[tuple[bytes, KeyValue]] = []
+        self._deleted: set[bytes] = set()
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -178,6 +188,8 @@ class Backend:
 
     def close(self) -> None:
         self._inserts.clear()  # never committed
+        self._written.clear()
+        self._rows.clear()
         self._conn.close()
 
     # -- transactions ------------------------------------------------------------------
@@ -189,9 +201,16 @@ class Backend:
 
     def commit(self) -> None:
         self.conn.execute("COMMIT")
+        for rev, kv in self._written:
+            if rev not in self._deleted:
+                self._rows.put(rev, kv)
+        self._written.clear()
+        self._deleted.clear()
 
     def rollback(self) -> None:
         self._inserts.clear()
+        self._written.clear()
+        self._deleted.clear()
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
 
@@ -226,26 +245,41 @@ class Backend:
         per row. An error in a row surfaces there, and fails the transaction
         either way."""
         inserts = self._inserts
-        inserts.append((to_bytes(rev), kv.key, kv.value, kv.create_revision, kv.mod_revision,
+        rev_bytes = to_bytes(rev)
+        inserts.append((rev_bytes, kv.key, kv.value, kv.create_revision, kv.mod_revision,
                         kv.version, kv.lease, int(tombstone)))
+        if not tombstone:
+            self._written.append((rev_bytes, kv))
         if len(inserts) >= _INSERT_BUFFER:
             self._send_inserts()
 
     def fetch(self, revs: list[int]) -> list[KeyValue]:
         """The stored ``KeyValue`` of each revision, in the order given —
-        one query per ``_IN_CHUNK`` revisions. A revision with no row is a
-        broken invariant (the index points at it) and raises."""
+        from the row cache, else one query per ``_IN_CHUNK`` revisions. A
+        revision with no row is a broken invariant (the index points at it)
+        and raises."""
         found: dict[bytes, KeyValue] = {}
         keys = [to_bytes(r) for r in revs]
-        execute = self.conn.execute
-        for i in range(0, len(keys), _IN_CHUNK):
-            chunk = keys[i:i + _IN_CHUNK]
+        cached = self._rows.get
+        missing = []
+        for k in keys:
+            kv = cached(k)
+            if kv is None:
+                missing.append(k)
+            else:
+                found[k] = kv
+        execute = self.conn.execute if missing else None
+        for i in range(0, len(missing), _IN_CHUNK):
+            chunk = missing[i:i + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
             for rev, key, value, create, mod, version, lease in execute(
                 "SELECT rev, key, value, create_revision, mod_revision, version, lease"
                 f" FROM kv WHERE rev IN ({marks})", chunk
             ):
-                found[rev] = KeyValue(key, create, mod, version, value, lease)
+                kv = KeyValue(key, create, mod, version, value, lease)
+                found[rev] = kv
+                if not self._conn.in_transaction:
+                    self._rows.put(rev, kv)
         try:
             return [found[k] for k in keys]
         except KeyError as missing:
@@ -307,7 +341,11 @@ class Backend:
         ]
 
     def delete(self, revs: Iterable[int]) -> None:
-        self.conn.executemany("DELETE FROM kv WHERE rev = ?", ((to_bytes(r),) for r in revs))
+        keys = [to_bytes(r) for r in revs]
+        for k in keys:
+            self._rows.discard(k)
+        self._deleted.update(keys)
+        self.conn.executemany("DELETE FROM kv WHERE rev = ?", ((k,) for k in keys))
 
     def release_free_pages(self, pages: int) -> None:
         """Give up to ``pages`` free pages back to the file system (the
@@ -384,11 +422,57 @@ class Backend:
                     raise BackendError(f"snapshot is not a store database: {exc}") from None
                 if check != "ok":
                     raise BackendError(f"snapshot is damaged: {check}")
+                self._rows.clear()
                 src.backup(self.conn)
             finally:
                 src.close()
         # A snapshot from a member that predates a table lacks it.
         self.conn.executescript(_SCHEMA)
+
+
+class RowCache:
+    """Stored rows by revision, least recently used out first, bounded in
+    bytes. A revision's row never changes once committed (compaction only
+    deletes rows, and ``delete`` drops them here too; a restore clears the
+    cache), so a cached row is never stale. Rows enter only once committed:
+    a rolled-back transaction leaves nothing behind."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._rows: OrderedDict[bytes, KeyValue] = OrderedDict()
+        self._bytes = 0
+
+    @staticmethod
+    def _size(kv: KeyValue) -> int:
+        return len(kv.key) + len(kv.value) + 120
+
+    def get(self, rev: bytes) -> KeyValue | None:
+        kv = self._rows.get(rev)
+        if kv is not None:
+            self._rows.move_to_end(rev)
+        return kv
+
+    def put(self, rev: bytes, kv: KeyValue) -> None:
+        size = self._size(kv)
+        if size > self.max_bytes // 8 or rev in self._rows:
+            return
+        self._rows[rev] = kv
+        self._bytes += size
+        while self._bytes > self.max_bytes:
+            _, old = self._rows.popitem(last=False)
+            self._bytes -= self._size(old)
+
+    def discard(self, rev: bytes) -> None:
+        kv = self._rows.pop(rev, None)
+        if kv is not None:
+            self._bytes -= self._size(kv)
+
+    def clear(self) -> None:
+        self._rows.clear()
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
 
 def _configure(conn: sqlite3.Connection) -> None:

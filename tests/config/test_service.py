@@ -336,9 +336,11 @@ def test_retention_prunes_by_count_above_the_floor_and_is_audited(tmp_path):
         assert [r["seq"] for r in page["results"]] == [6, 5, 4]
         blobs, _ = await records.scan(ctx.client, keys.blobs("app/prod"))
         assert len(blobs) == 3, "content only pruned releases used is deleted with them"
-        entries, _ = await audit.query(ctx, chain="app/prod", action="release.prune")
+        # Pruning is maintenance: in the global chain, naming the namespace.
+        entries, _ = await audit.query(ctx, chain="_global", action="release.prune")
+        assert {e["target"] for e in entries} == {"app/prod"}
         assert sorted(s for e in entries for s in e["details"]["releases"]) == [1, 2, 3]
-        assert (await audit.verify(ctx, "app/prod")).ok
+        assert (await audit.verify(ctx, "app/prod")).ok and (await audit.verify(ctx, "_global")).ok
 
     with_service(tmp_path, body)
 
@@ -439,3 +441,30 @@ def test_limits_are_refused_clearly(tmp_path):
         await items.save_draft(ctx, ALICE, "a", "two", "22", format="text", base_revision=cur["revision"])
 
     with_service(tmp_path, body, limits=Limits(max_item_bytes=64, max_namespaces=2, max_items_per_namespace=2))
+
+
+def test_pruning_leaves_the_namespace_revision_alone(tmp_path):
+    """A prune in the background must not turn a client's next publish,
+    based on the revision its draft save answered, into a conflict."""
+
+    async def body(ctx, store):
+        await namespaces.create(ctx, ALICE, "app/prod", {"retention": {"max_releases": 2, "min_releases": 1}})
+        revision = 0
+        for i in range(4):
+            saved = await items.save_draft(ctx, ALICE, "app/prod", "a", f"v{i}", format="text",
+                                           base_revision=revision)
+            await releases.background_prunes_done()
+            released = await releases.publish(ctx, ALICE, "app/prod", base_revision=saved["revision"])
+            revision = released["revision"]
+        before = (await namespaces.get(ctx, "app/prod"))["revision"]
+        assert (await releases.prune(ctx, ALICE, "app/prod"))["pruned"] == []  # nothing left to do
+        ns = await namespaces.get(ctx, "app/prod")
+        await items.save_draft(ctx, ALICE, "app/prod", "a", "v9", format="text", base_revision=revision)
+        head_after_save = (await namespaces.get(ctx, "app/prod"))["revision"]
+        await releases.prune(ctx, ALICE, "app/prod")
+        assert (await namespaces.get(ctx, "app/prod"))["revision"] == head_after_save
+        await releases.publish(ctx, ALICE, "app/prod", base_revision=head_after_save)
+        assert ns["revision"] == before
+        assert [r["seq"] for r in (await releases.list_page(ctx, "app/prod"))["results"]][:2] == [5, 4]
+
+    with_service(tmp_path, body)
