@@ -468,3 +468,66 @@ def test_pruning_leaves_the_namespace_revision_alone(tmp_path):
         assert [r["seq"] for r in (await releases.list_page(ctx, "app/prod"))["results"]][:2] == [5, 4]
 
     with_service(tmp_path, body)
+
+
+def test_a_prune_never_deletes_content_a_draft_took_up_meanwhile(tmp_path):
+    """The race a prune guards against with compares: between its reading
+    that a blob is unused and its deleting it, a draft saves that very
+    content again. The prune's transaction then fails, is planned again,
+    and keeps the blob."""
+
+    class RacingClient:
+        def __init__(self, inner, race):
+            self.inner, self.race, self.raced = inner, race, False
+
+        async def range(self, request):
+            return await self.inner.range(request)
+
+        async def put(self, request):
+            return await self.inner.put(request)
+
+        async def delete_range(self, request):
+            return await self.inner.delete_range(request)
+
+        async def txn(self, request):
+            deletes_blobs = any(
+                getattr(op, "key", b"").startswith(keys.blobs("app/prod"))
+                for level in [request.success] for op in _flatten_ops(level))
+            if deletes_blobs and not self.raced:
+                self.raced = True
+                await self.race()
+            return await self.inner.txn(request)
+
+    async def body(ctx, store):
+        await namespaces.create(ctx, ALICE, "app/prod", {"retention": {"max_releases": 0, "min_releases": 1}})
+        revision = 0
+        for text in ("old", "new"):
+            saved = await items.save_draft(ctx, ALICE, "app/prod", "a", text, format="text", base_revision=revision)
+            revision = (await releases.publish(ctx, ALICE, "app/prod", base_revision=saved["revision"]))["revision"]
+        ns = await namespaces.get(ctx, "app/prod")
+        await namespaces.update(ctx, ALICE, "app/prod", {"retention": {"max_releases": 1, "min_releases": 1}},
+                                ns["revision"])
+        revision = (await items.get(ctx, "app/prod", "a"))["revision"]
+
+        async def race():
+            await items.save_draft(ctx, BOB, "app/prod", "a", "old", format="text", base_revision=revision)
+
+        racing = RacingClient(store, race)
+        ctx.client = racing
+        assert (await releases.prune(ctx, ALICE, "app/prod"))["pruned"] == [1]
+        assert racing.raced
+        ctx.client = store
+        drafted = await items.get(ctx, "app/prod", "a", draft=True)
+        assert drafted["content"] == "old", "the draft's content is still there"
+
+    with_service(tmp_path, body)
+
+
+def _flatten_ops(ops):
+    from consensus.mvcc.api import TxnRequest
+
+    for op in ops:
+        if isinstance(op, TxnRequest):
+            yield from _flatten_ops(op.success)
+        else:
+            yield op
