@@ -531,3 +531,57 @@ def _flatten_ops(ops):
             yield from _flatten_ops(op.success)
         else:
             yield op
+
+
+def test_a_rollback_loses_cleanly_to_a_prune_of_its_release(tmp_path):
+    """The other race: a rollback read release 1, then a prune deletes it
+    (and the content only it names) before the rollback commits. The
+    rollback must fail as 'release not found', not install missing content."""
+
+    class PruneFirst:
+        def __init__(self, inner, prune):
+            self.inner, self.prune, self.raced = inner, prune, False
+
+        async def range(self, request):
+            return await self.inner.range(request)
+
+        async def put(self, request):
+            return await self.inner.put(request)
+
+        async def delete_range(self, request):
+            return await self.inner.delete_range(request)
+
+        async def txn(self, request):
+            writes_rollback = any(b'"kind":"rollback"' in getattr(op, "value", b"") for op in _flatten_ops(request.success))
+            if writes_rollback and not self.raced:
+                self.raced = True
+                await self.prune()
+            return await self.inner.txn(request)
+
+    async def body(ctx, store):
+        await namespaces.create(ctx, ALICE, "app/prod", {"retention": {"max_releases": 0, "min_releases": 1}})
+        revision = 0
+        for text in ("first", "second"):
+            saved = await items.save_draft(ctx, ALICE, "app/prod", "a", text, format="text", base_revision=revision)
+            revision = (await releases.publish(ctx, ALICE, "app/prod", base_revision=saved["revision"]))["revision"]
+        ns = await namespaces.get(ctx, "app/prod")
+        await namespaces.update(ctx, ALICE, "app/prod", {"retention": {"max_releases": 1, "min_releases": 1}},
+                                ns["revision"])
+        ns = await namespaces.get(ctx, "app/prod")
+
+        async def prune():
+            ctx.client = store
+            try:
+                assert (await releases.prune(ctx, BOB, "app/prod"))["pruned"] == [1]
+            finally:
+                ctx.client = racing
+
+        racing = PruneFirst(store, prune)
+        ctx.client = racing
+        with pytest.raises(NotFoundError, match="release 1"):
+            await releases.rollback(ctx, ALICE, "app/prod", 1, base_revision=ns["revision"])
+        ctx.client = store
+        assert racing.raced
+        assert (await items.live_config(ctx, "app/prod"))["items"]["a"]["content"] == "second"
+
+    with_service(tmp_path, body)
