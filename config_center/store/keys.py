@@ -85,8 +85,11 @@ def blob(ns: str, digest: str) -> bytes:
 AUDIT = ROOT + b"audit/"
 
 
+HEADS = ROOT + b"head/"
+
+
 def head(chain: str) -> bytes:
-    return ROOT + b"head/" + chain.encode()
+    return HEADS + chain.encode()
 
 
 def audit_chain(chain: str) -> bytes:

@@ -56,3 +56,40 @@ def test_createadmin_creates_and_resets_administrators(tmp_path):
     finally:
         code, _, stderr = stop(process)
     assert code == 0, stderr
+
+
+def verifyaudit(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "manage.py", "verifyaudit", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=60, env=node_env())
+
+
+def test_verifyaudit_passes_intact_chains_and_names_a_forged_entry(tmp_path):
+    import asyncio
+
+    from config_center.store import keys, records
+    from config_center.store.etcd_http import EtcdHttpClient
+    from consensus.mvcc.api import PutRequest
+
+    process, base = serve(tmp_path)
+    try:
+        made = createadmin("--endpoint", base, "--data-dir", str(tmp_path), "--name", "ops")
+        assert made.returncode == 0, made.stderr
+        intact = verifyaudit("--endpoint", base, "--data-dir", str(tmp_path))
+        assert intact.returncode == 0, intact.stdout + intact.stderr
+        assert "ok      _global (2 entries)" in intact.stdout  # the first admin, then ops
+
+        async def forge():
+            client = await EtcdHttpClient.login(base, "root", (tmp_path / "root-password").read_text().strip())
+            key = keys.audit_entry("_global", 2)
+            entry = records.decode((await records.get(client, key)).value)
+            entry["actor"] = "someone else"
+            await client.put(PutRequest(key=key, value=records.encode(entry)))
+
+        asyncio.run(forge())
+        broken = verifyaudit("--endpoint", base, "--data-dir", str(tmp_path), "--chain", "_global")
+        assert broken.returncode != 0
+        assert "BROKEN  _global" in broken.stdout and "entry 000000000002" in broken.stdout
+        assert "1 of 1 audit chain(s) failed" in broken.stderr
+    finally:
+        code, _, stderr = stop(process)
+    assert code == 0, stderr

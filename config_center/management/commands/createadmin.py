@@ -22,9 +22,9 @@ from config_center.service import users
 from config_center.service.context import Actor, ServiceContext
 from config_center.service.errors import ServiceError
 from config_center.service_host import DjangoPasswords
-from config_center.store.etcd_http import EtcdHttpClient
-from consensus.auth.bootstrap import ROOT_PASSWORD_FILE
 from consensus.mvcc.api import StoreError
+
+from ..store_access import add_store_arguments, store_client
 
 ADMIN_GRANT = {"role": "admin", "namespaces": "*"}
 
@@ -33,10 +33,7 @@ class Command(BaseCommand):
     help = "Create a config_center administrator (or reset one's password) on a running node."
 
     def add_arguments(self, parser):
-        parser.add_argument("--endpoint", default="http://127.0.0.1:8000", help="the node's client URL")
-        parser.add_argument("--data-dir", default="./data", help="the node's data dir (for root-password)")
-        parser.add_argument("--root-password-file", help="the store root's password (default: DATA_DIR/root-password)")
-        parser.add_argument("--no-store-auth", action="store_true", help="the node runs with --store-auth off")
+        add_store_arguments(parser)
         parser.add_argument("--name", default="admin", help="the administrator's user name (default admin)")
         parser.add_argument("--password-file", help="a file holding the new password (default: "
                             "CONFIG_CENTER_ADMIN_PASSWORD, else a random one, printed)")
@@ -69,21 +66,8 @@ class Command(BaseCommand):
             return os.environ["CONFIG_CENTER_ADMIN_PASSWORD"], False
         return secrets.token_urlsafe(18), True
 
-    def _root_password(self, options) -> str:
-        path = Path(options["root_password_file"] or Path(options["data_dir"]) / ROOT_PASSWORD_FILE)
-        try:
-            return path.read_text().strip()
-        except OSError as error:
-            raise CommandError(f"cannot read the store root's password from {path} ({error.strerror}); "
-                               "pass --root-password-file or --no-store-auth") from None
-
     async def _apply(self, options, password: str) -> bool:
-        endpoint = options["endpoint"]
-        if options["no_store_auth"]:
-            client = EtcdHttpClient(endpoint)
-        else:
-            client = await EtcdHttpClient.login(endpoint, "root", self._root_password(options))
-        ctx = ServiceContext(client, passwords=DjangoPasswords())
+        ctx = ServiceContext(await store_client(options), passwords=DjangoPasswords())
         actor = Actor("root", "manage.py createadmin")
         name = options["name"]
         existing = await users.get(ctx, name)
