@@ -28,7 +28,11 @@ def client_address(request) -> str:
 def base_revision(request: Request, data: Any = None) -> int | None:
     """The revision a change is based on: ``If-Match`` (an ETag we sent, or
     a bare number) or a ``revision`` field; None when neither is given."""
-    header = request.META.get("HTTP_IF_MATCH")
+    return revision_from(request.META.get("HTTP_IF_MATCH"), data)
+
+
+def revision_from(header: str | None, data: Any) -> int | None:
+    """``base_revision`` from an ``If-Match`` header's text and a body."""
     if header:
         text = header.strip()
         if text.startswith("W/"):

@@ -26,6 +26,7 @@ import re
 from config_center import service_host
 from config_center.service.errors import InvalidError, LimitError, ServiceError, UnavailableError
 
+from .calls import revision_from
 from .urls import NamespaceConverter
 
 _NS = NamespaceConverter.regex
@@ -82,20 +83,8 @@ async def _read_json(receive) -> dict:
 
 
 def _base_revision(scope: dict, data: dict):
-    """As ``calls.base_revision``: ``If-Match`` first, then ``revision``."""
     header = _header(scope, b"if-match")
-    if header:
-        text = header.decode("latin-1").strip()
-        if text.startswith("W/"):
-            text = text[2:]
-        text = text.strip('"')
-        if not text.isdigit():
-            raise InvalidError("If-Match must hold a revision number (the ETag of what was read)")
-        return int(text)
-    value = data.get("revision")
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-        raise InvalidError("revision must be an integer")
-    return value
+    return revision_from(header.decode("latin-1") if header else None, data)
 
 
 class FastRoutes:

@@ -89,27 +89,6 @@ def test_a_prune_never_deletes_content_a_draft_took_up_meanwhile(tmp_path):
     content again. The prune's transaction then fails, is planned again,
     and keeps the blob."""
 
-    class RacingClient:
-        def __init__(self, inner, race):
-            self.inner, self.race, self.raced = inner, race, False
-
-        async def range(self, request):
-            return await self.inner.range(request)
-
-        async def put(self, request):
-            return await self.inner.put(request)
-
-        async def delete_range(self, request):
-            return await self.inner.delete_range(request)
-
-        async def txn(self, request):
-            deletes_blobs = any(
-                getattr(op, "key", b"").startswith(keys.blobs("app/prod"))
-                for level in [request.success] for op in _flatten_ops(level))
-            if deletes_blobs and not self.raced:
-                self.raced = True
-                await self.race()
-            return await self.inner.txn(request)
 
     async def body(ctx, store):
         await namespaces.create(ctx, ALICE, "app/prod", {"retention": {"max_releases": 0, "min_releases": 1}})
@@ -125,7 +104,8 @@ def test_a_prune_never_deletes_content_a_draft_took_up_meanwhile(tmp_path):
         async def race():
             await items.save_draft(ctx, BOB, "app/prod", "a", "old", format="text", base_revision=revision)
 
-        racing = RacingClient(store, race)
+        racing = RacingClient(store, lambda request: any(
+            getattr(op, "key", b"").startswith(keys.blobs("app/prod")) for op in _flatten_ops(request.success)), race)
         ctx.client = racing
         assert (await releases.prune(ctx, ALICE, "app/prod"))["pruned"] == [1]
         assert racing.raced
@@ -134,6 +114,30 @@ def test_a_prune_never_deletes_content_a_draft_took_up_meanwhile(tmp_path):
         assert drafted["content"] == "old", "the draft's content is still there"
 
     with_service(tmp_path, body)
+
+class RacingClient:
+    """The real store, except that before the first transaction ``matches``
+    accepts, ``race()`` runs: another change lands between a plan and its
+    commit, deterministically."""
+
+    def __init__(self, inner, matches, race):
+        self.inner, self.matches, self.race, self.raced = inner, matches, race, False
+
+    async def range(self, request):
+        return await self.inner.range(request)
+
+    async def put(self, request):
+        return await self.inner.put(request)
+
+    async def delete_range(self, request):
+        return await self.inner.delete_range(request)
+
+    async def txn(self, request):
+        if not self.raced and self.matches(request):
+            self.raced = True
+            await self.race()
+        return await self.inner.txn(request)
+
 
 def _flatten_ops(ops):
     from consensus.mvcc.api import TxnRequest
@@ -149,25 +153,6 @@ def test_a_rollback_loses_cleanly_to_a_prune_of_its_release(tmp_path):
     (and the content only it names) before the rollback commits. The
     rollback must fail as 'release not found', not install missing content."""
 
-    class PruneFirst:
-        def __init__(self, inner, prune):
-            self.inner, self.prune, self.raced = inner, prune, False
-
-        async def range(self, request):
-            return await self.inner.range(request)
-
-        async def put(self, request):
-            return await self.inner.put(request)
-
-        async def delete_range(self, request):
-            return await self.inner.delete_range(request)
-
-        async def txn(self, request):
-            writes_rollback = any(b'"kind":"rollback"' in getattr(op, "value", b"") for op in _flatten_ops(request.success))
-            if writes_rollback and not self.raced:
-                self.raced = True
-                await self.prune()
-            return await self.inner.txn(request)
 
     async def body(ctx, store):
         await namespaces.create(ctx, ALICE, "app/prod", {"retention": {"max_releases": 0, "min_releases": 1}})
@@ -187,7 +172,8 @@ def test_a_rollback_loses_cleanly_to_a_prune_of_its_release(tmp_path):
             finally:
                 ctx.client = racing
 
-        racing = PruneFirst(store, prune)
+        racing = RacingClient(store, lambda request: any(
+            b'"kind":"rollback"' in getattr(op, "value", b"") for op in _flatten_ops(request.success)), prune)
         ctx.client = racing
         with pytest.raises(NotFoundError, match="release 1"):
             await releases.rollback(ctx, ALICE, "app/prod", 1, base_revision=ns["revision"])
