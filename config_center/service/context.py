@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
+
+import cachetools
 
 from config_center.store.client import StoreClient
 
@@ -36,28 +37,19 @@ class Actor:
 
 class BlobCache:
     """Content blobs by key, least recently used first out, bounded in
-    bytes. Blobs are immutable (addressed by their hash), so a cached blob is
-    never stale."""
+    bytes (``cachetools``). Blobs are immutable (addressed by their hash),
+    so a cached blob is never stale."""
 
     def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_bytes = max_bytes
-        self._blobs: OrderedDict[bytes, bytes] = OrderedDict()
-        self._bytes = 0
+        self._blobs: cachetools.LRUCache = cachetools.LRUCache(maxsize=max_bytes, getsizeof=len)
 
     def get(self, key: bytes) -> bytes | None:
-        value = self._blobs.get(key)
-        if value is not None:
-            self._blobs.move_to_end(key)
-        return value
+        return self._blobs.get(key)
 
     def put(self, key: bytes, value: bytes) -> None:
-        if len(value) > self.max_bytes or key in self._blobs:
-            return
-        self._blobs[key] = value
-        self._bytes += len(value)
-        while self._bytes > self.max_bytes:
-            _, old = self._blobs.popitem(last=False)
-            self._bytes -= len(old)
+        if len(value) <= self.max_bytes and key not in self._blobs:
+            self._blobs[key] = value
 
 
 class PasswordHasher(Protocol):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import Awaitable, Callable, Protocol, TypeVar
 
+from consensus.member import local_store
 from consensus.mvcc.api import (
     DeleteRangeRequest,
     DeleteRangeResponse,
@@ -48,8 +49,6 @@ class StoreUnavailableError(RuntimeError):
 
 def local_client() -> StoreClient:
     """This process's store member."""
-    from consensus.member import local_store
-
     store = local_store()
     if store is None:
         raise StoreUnavailableError("the store member is not running")

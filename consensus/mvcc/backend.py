@@ -37,10 +37,11 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
+
+import cachetools
 
 from .api import KeyValue
 from .revision import from_bytes, to_bytes
@@ -430,46 +431,37 @@ class Backend:
         self.conn.executescript(_SCHEMA)
 
 
+def _row_size(kv: KeyValue) -> int:
+    return len(kv.key) + len(kv.value) + 120
+
+
 class RowCache:
     """Stored rows by revision, least recently used out first, bounded in
-    bytes. A revision's row never changes once committed (compaction only
-    deletes rows, and ``delete`` drops them here too; a restore clears the
-    cache), so a cached row is never stale. Rows enter only once committed:
-    a rolled-back transaction leaves nothing behind."""
+    bytes (``cachetools``). A revision's row never changes once committed
+    (compaction only deletes rows, and ``delete`` drops them here too; a
+    restore clears the cache), so a cached row is never stale. Rows enter
+    only once committed: a rolled-back transaction leaves nothing behind."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._rows: OrderedDict[bytes, KeyValue] = OrderedDict()
-        self._bytes = 0
-
-    @staticmethod
-    def _size(kv: KeyValue) -> int:
-        return len(kv.key) + len(kv.value) + 120
+        self._rows: cachetools.LRUCache = cachetools.LRUCache(maxsize=max_bytes, getsizeof=_row_size)
 
     def get(self, rev: bytes) -> KeyValue | None:
-        kv = self._rows.get(rev)
-        if kv is not None:
-            self._rows.move_to_end(rev)
-        return kv
+        return self._rows.get(rev)
 
     def put(self, rev: bytes, kv: KeyValue) -> None:
-        size = self._size(kv)
-        if size > self.max_bytes // 8 or rev in self._rows:
-            return
-        self._rows[rev] = kv
-        self._bytes += size
-        while self._bytes > self.max_bytes:
-            _, old = self._rows.popitem(last=False)
-            self._bytes -= self._size(old)
+        if _row_size(kv) <= self.max_bytes // 8 and rev not in self._rows:
+            self._rows[rev] = kv
 
     def discard(self, rev: bytes) -> None:
-        kv = self._rows.pop(rev, None)
-        if kv is not None:
-            self._bytes -= self._size(kv)
+        self._rows.pop(rev, None)
 
     def clear(self) -> None:
         self._rows.clear()
-        self._bytes = 0
+
+    @property
+    def _bytes(self) -> int:
+        return self._rows.currsize
 
     def __len__(self) -> int:
         return len(self._rows)
