@@ -23,11 +23,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config_center.settings")
 django_http_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from config_center.api.fast_routes import FastRoutes  # noqa: E402
 from config_center.routing import websocket_urlpatterns  # noqa: E402
+from config_center.ws.origin import browser_origin_validator  # noqa: E402
 from consensus.gateway import GatewayApp  # noqa: E402
 from consensus.gateway_binding import LocalAuthorizer, local_extra_routes  # noqa: E402
 from consensus.member import local_store  # noqa: E402
@@ -45,7 +45,7 @@ django_application = ProtocolTypeRouter(
         # (from STATICFILES_DIRS via the finders; no collectstatic step).
         # Applications' token calls on the hot path skip Django (fast_routes).
         "http": FastRoutes(ASGIStaticFilesHandler(django_http_app)),
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        "websocket": browser_origin_validator(URLRouter(websocket_urlpatterns)),
     }
 )
 

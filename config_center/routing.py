@@ -1,7 +1,9 @@
-"""Websocket routes, mounted by ``config_center.asgi`` under the origin validator.
+"""Websocket routes, mounted by ``config_center.asgi`` behind the origin
+check (``ws.origin``)."""
+from django.urls import path
 
-Empty until the watch consumers (``/ws/v1/...``) exist; a websocket handshake to
-any path is refused until then.
-"""
+from config_center.ws.config_consumer import LiveConfigConsumer
 
-websocket_urlpatterns: list = []
+websocket_urlpatterns = [
+    path("ws/v1/config", LiveConfigConsumer.as_asgi()),
+]

@@ -16,6 +16,14 @@ Environment variables:
 - ``CONFIG_CENTER_ALLOWED_HOSTS``: comma-separated host names this node answers
   to. Defaults to the loopback names.
 - ``CONFIG_CENTER_LOG_LEVEL``: level of the node's stderr log (default INFO).
+- ``CONFIG_CENTER_LIVE_HEARTBEAT``: seconds between the progress messages of
+  an idle live subscription (default 5).
+- ``CONFIG_CENTER_LIVE_OUTBOX_MESSAGES`` / ``_BYTES``: how much one live
+  websocket may have waiting to be sent (default 256 messages / 8 MiB);
+  more waits in the store's watch, within its own bound.
+- ``CONFIG_CENTER_LIVE_STALL_SECONDS``: a live websocket whose outbox is
+  full and whose client has taken nothing for this long is closed as a slow
+  consumer, with the revisions to resume from (default 30).
 """
 
 import os
@@ -123,6 +131,13 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# Live websockets (config_center/ws).
+LIVE_HEARTBEAT_SECONDS = float(os.environ.get("CONFIG_CENTER_LIVE_HEARTBEAT", "5"))
+LIVE_OUTBOX_MESSAGES = int(os.environ.get("CONFIG_CENTER_LIVE_OUTBOX_MESSAGES", "256"))
+LIVE_OUTBOX_BYTES = int(os.environ.get("CONFIG_CENTER_LIVE_OUTBOX_BYTES", str(8 * 1024 * 1024)))
+LIVE_STALL_SECONDS = float(os.environ.get("CONFIG_CENTER_LIVE_STALL_SECONDS", "30"))
+LIVE_MAX_SUBSCRIPTIONS = 100
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -442,6 +442,11 @@ class RaftNode:
     def is_leader(self) -> bool:
         return self.raw.raft.state == StateType.LEADER
 
+    @property
+    def leader_known(self) -> bool:
+        """This member follows a leader (or is one) and is running."""
+        return not self._stopped and self.raw.raft.lead != 0
+
 
 # -- the process's own member ---------------------------------------------------
 

@@ -67,7 +67,8 @@ RULES = (
     Rule(
         "config_center/store",
         banned=("django", "rest_framework", "channels", "consensus", "config_center.service"),
-        allowed=("consensus.mvcc.api", "consensus.mvcc.system_keys", "consensus.mvcc.json_codec", "consensus.member"),
+        allowed=("consensus.mvcc.api", "consensus.mvcc.system_keys", "consensus.mvcc.json_codec", "consensus.member",
+                 "consensus.mvcc.watcher"),
         why="the config service reaches the store through etcd's request types and its own client "
         "interface, never Raft or the state machine",
     ),
@@ -77,6 +78,11 @@ RULES = (
         allowed=("consensus.mvcc.api",),
         why="the service layer is written against the store client interface (config_center.store) "
         "and knows nothing of the web edge",
+    ),
+    Rule(
+        "config_center/ws",
+        banned=("consensus", "config_center.store", "rest_framework"),
+        why="websocket consumers are an edge: they parse, authenticate and call the service layer",
     ),
     Rule(
         "consensus/node_config.py",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import audit, diffs, items, namespaces, releases, tokens, transfer, users
+from .subscriptions import ChangeRenderer, LiveSubscription, check_item_filter, check_since
 from .access import DRAFT, MANAGE, PUBLISH, READ, REVEAL, Principal
 from .context import ServiceContext
 from .live_reads import TokenPrincipals
@@ -17,6 +18,7 @@ class ConfigService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.token_principals = TokenPrincipals(ctx)
+        self.change_renderer = ChangeRenderer(ctx)
 
     # -- who is calling -----------------------------------------------------------------------
 
@@ -66,6 +68,15 @@ class ConfigService:
     async def live_config(self, p: Principal, ns: str) -> dict:
         p.require(READ, ns)
         return await items.live_config(self.ctx, ns, reveal=p.allowed(REVEAL, ns))
+
+    async def subscribe(self, p: Principal, ns: Any, *, since: Any = None, items: Any = None) -> LiveSubscription:
+        """A started subscription to ``ns``'s live config (``subscriptions``)."""
+        subscription = LiveSubscription(self.ctx, self.change_renderer, ns, since=check_since(since),
+                                        items=check_item_filter(items), reveal=False)
+        p.require(READ, subscription.namespace)
+        subscription.reveal = p.allowed(REVEAL, subscription.namespace)
+        await subscription.start()
+        return subscription
 
     async def save_draft(self, p: Principal, ns: str, name: str, content: Any, *, format: str | None = None,
                          comment: str = "", revision: Any = None, secret: Any = None) -> dict:

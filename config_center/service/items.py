@@ -284,6 +284,13 @@ async def listing(ctx: ServiceContext, ns: str) -> list[dict]:
 async def live_config(ctx: ServiceContext, ns: str, *, reveal: bool = False) -> dict:
     """What applications read: every live item with its content (secret
     ones masked unless ``reveal``), and the namespace's revision and release."""
+    config, _ = await live_config_at(ctx, ns, reveal=reveal)
+    return config
+
+
+async def live_config_at(ctx: ServiceContext, ns: str, *, reveal: bool = False) -> tuple[dict, int]:
+    """``live_config`` and the store revision it was read at: a watch of
+    the namespace's live keys from the revision after it misses nothing."""
     # One linearizable read of the items (a publish changes them in one
     # transaction, so this is one release, whole), then the namespace and
     # its head as of that same revision, locally.
@@ -299,4 +306,4 @@ async def live_config(ctx: ServiceContext, ns: str, *, reveal: bool = False) -> 
     return {"namespace": ns, "revision": head_kv.mod_revision if head_kv else 0, "release": head["release_seq"],
             "items": {name: {"format": item["format"], "content": texts[name], "revision": revision,
                              "secret": bool(item.get("secret"))}
-                      for name, (item, revision) in live.items()}}
+                      for name, (item, revision) in live.items()}}, at

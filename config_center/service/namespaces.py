@@ -208,7 +208,7 @@ async def delete(ctx: ServiceContext, actor: Actor, name: str, base_revision: An
                 "to remove them and keep the release history",
                 {"current_revision": head.revision},
             )
-        ops = [records.delete(keys.namespace(name)), records.delete_prefix(keys.items(name)),
+        ops = [records.delete(keys.namespace(name)), records.delete_prefix(keys.live(name)),
                records.delete_prefix(keys.drafts(name))]
         return Plan("namespace.delete", name, ops=ops, details={"archived": archive, "settings": record})
 

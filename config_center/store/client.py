@@ -1,8 +1,9 @@
 """The store client interface of the config service.
 
-The service layer calls the store only through these four etcd v3 calls,
-with the request and response types of ``consensus.mvcc.api`` (etcd's own
-messages, field for field). ``ReplicatedStore`` — this process's member —
+The service layer calls the store only through these etcd v3 calls — four
+for reading and writing, ``watch`` for live delivery — with the request and
+response types of ``consensus.mvcc.api`` (etcd's own messages, field for
+field). ``ReplicatedStore`` — this process's member —
 satisfies it directly; an adapter over a remote etcd's API could as well,
 which is the point of keeping the interface this small.
 
@@ -16,6 +17,7 @@ import asyncio
 from typing import Awaitable, Callable, Protocol, TypeVar
 
 from consensus.member import local_store
+from consensus.mvcc.watcher import WatchClosed  # noqa: F401  (part of WatchStream's contract)
 from consensus.mvcc.api import (
     DeleteRangeRequest,
     DeleteRangeResponse,
@@ -25,6 +27,8 @@ from consensus.mvcc.api import (
     RangeResponse,
     TxnRequest,
     TxnResponse,
+    WatchCreateRequest,
+    WatchResponse,
 )
 
 T = TypeVar("T")
@@ -41,6 +45,33 @@ class StoreClient(Protocol):
     async def delete_range(self, request: DeleteRangeRequest) -> DeleteRangeResponse: ...
 
     async def txn(self, request: TxnRequest) -> TxnResponse: ...
+
+
+class WatchStream(Protocol):
+    """One watch, as etcd's watch API gives it: responses in revision order
+    (the first ``created``, the last, if it ends, ``canceled``), every event
+    after the start revision exactly once or an explicit end."""
+
+    async def next(self) -> WatchResponse:
+        """The next response; raises ``WatchClosed`` once the terminal one
+        has been taken."""
+        ...
+
+    def cancel(self) -> bool: ...
+
+    def request_progress(self) -> bool:
+        """Queue a bookmark behind the events given so far (etcd's
+        RequestProgress); False while the watch is catching up."""
+        ...
+
+
+class WatchingStoreClient(StoreClient, Protocol):
+    """A client that can also watch, and say whether its member follows a
+    leader (reads it serves locally may be stale when it does not)."""
+
+    def watch(self, request: WatchCreateRequest) -> WatchStream: ...
+
+    def leader_known(self) -> bool: ...
 
 
 class StoreUnavailableError(RuntimeError):
@@ -70,6 +101,13 @@ class LocalStoreClient:
 
     async def txn(self, request: TxnRequest) -> TxnResponse:
         return await local_client().txn(request)
+
+    def watch(self, request: WatchCreateRequest) -> WatchStream:
+        return local_client().watch(request)
+
+    def leader_known(self) -> bool:
+        store = local_store()
+        return store is not None and store.leader_known()
 
 
 def run_on_loop(loop: asyncio.AbstractEventLoop, make: Callable[[], Awaitable[T]], timeout: float = CALL_TIMEOUT) -> T:

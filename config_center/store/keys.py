@@ -12,7 +12,11 @@ items do not start with ``a``'s prefix).
                                     namespace rewrites its head in the same
                                     transaction, so the head's mod_revision is
                                     the namespace's revision
-    config/item/<ns>//<name>        a live (published) item
+    config/live/<ns>//item/<name>   a live (published) item
+    config/live/<ns>//canary        the namespace's canary release, while
+                                    one runs; everything an application may
+                                    be served is under ``config/live/<ns>//``,
+                                    so one watch of that prefix sees it all
     config/draft/<ns>//<name>       a drafted change of an item
     config/release/<ns>//<seq>      a release, seq zero-padded to 12 digits
     config/blob/<ns>//<sha256>      content, immutable, addressed by its hash
@@ -50,8 +54,17 @@ def _in(kind: bytes, ns: str) -> bytes:
     return ROOT + kind + b"/" + ns.encode() + SEPARATOR
 
 
+def live(ns: str) -> bytes:
+    """Everything applications of ``ns`` may be served: live items, canary."""
+    return _in(b"live", ns)
+
+
 def items(ns: str) -> bytes:
-    return _in(b"item", ns)
+    return live(ns) + b"item/"
+
+
+def canary(ns: str) -> bytes:
+    return live(ns) + b"canary"
 
 
 def item(ns: str, name: str) -> bytes:

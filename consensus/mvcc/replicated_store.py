@@ -219,6 +219,11 @@ class ReplicatedStore:
         """A watcher on this member's hub (see ``watch_hub``)."""
         return self.hub.watch(request)
 
+    def leader_known(self) -> bool:
+        """Whether this member follows a leader: when it does not, what it
+        serves locally (watches, serializable reads) may be behind."""
+        return self.node.leader_known
+
     def header(self) -> ResponseHeader:
         """A response header for this member now: its ID, its Raft term and
         the store's current revision."""

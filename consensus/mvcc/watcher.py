@@ -249,6 +249,12 @@ class Watcher:
         ended."""
         return self._hub is not None and self._hub.cancel(self.id)
 
+    def request_progress(self) -> bool:
+        """Ask for a bookmark (``WatchHub.request_progress``): a progress
+        response queued behind every event this watcher has been given, sent
+        only while it is synced. True if one was queued."""
+        return self._hub is not None and self._hub.request_progress(self.id)
+
     # -- producer side: called by the hub only -----------------------------------
 
     def _offer(self, header: ResponseHeader, events: tuple[Event, ...]) -> bool:

@@ -35,7 +35,7 @@ class NodeProcess:
 
 
 @contextlib.contextmanager
-def running_node(data_dir: Path, flags: list[str]) -> Iterator[NodeProcess]:
+def running_node(data_dir: Path, flags: list[str], env: dict[str, str] | None = None) -> Iterator[NodeProcess]:
     port = free_port()
     process = start(runnode(
         "--name", "gw",
@@ -43,7 +43,7 @@ def running_node(data_dir: Path, flags: list[str]) -> Iterator[NodeProcess]:
         "--listen-client", f"127.0.0.1:{port}",
         "--listen-peer", f"127.0.0.1:{free_port()}",
         *flags,
-    ))
+    ), env=env)
     node = NodeProcess(process, "127.0.0.1", port, data_dir)
     try:
         wait_until_serving(process, node.base_url)

@@ -1,0 +1,274 @@
+"""``/ws/v1/config``: applications subscribe to namespaces' live config.
+
+The protocol, JSON text frames both ways (README, "Live config over
+websockets"):
+
+client -> server
+    ``{"type": "hello", "token": "cct_...", "instance": {...}}`` — the API
+    token, unless the handshake sent ``Authorization: Bearer cct_...``; and
+    who this is (``id``, ``labels``, ``host``, ``sdk``) for delivery tracking.
+    ``{"type": "subscribe", "namespace": "payments/prod", "since": 120,
+    "items": ["app.yaml"]}`` — ``since`` and ``items`` optional.
+    ``{"type": "unsubscribe", "namespace": ...}``
+    ``{"type": "ack", "namespace": ..., "revision": 130}`` — applied.
+
+server -> client
+    ``welcome`` once authenticated; then per subscription the messages of
+    ``service.subscriptions`` (snapshot, change, resync, deleted, progress,
+    each with its ``revision``); ``status`` when this member gains or loses
+    its leader; ``error`` (``code``, ``message``, and the ``namespace`` it
+    concerns) for a refused message, which changes nothing.
+
+Close codes: 4001 not authenticated, 4008 slow consumer: messages waited
+and the client took none for ``LIVE_STALL_SECONDS`` (the reason holds the
+revisions to resume from, ``outbox``), 1013 the node's service is not
+running yet; when the node stops, the server closes with 1012.
+
+Thin on purpose: it parses, authenticates through ``ConfigService``, and
+moves each subscription's messages to the socket's ``Outbox``.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from config_center import service_host
+from config_center.service.errors import NotAuthenticatedError, ServiceError
+from config_center.service.subscriptions import LiveSubscription, SubscriptionEnded
+
+from .leader_status import LeaderStatus
+from .outbox import SLOW_CONSUMER, TRY_AGAIN_LATER, UNAUTHENTICATED, Outbox, close_reason
+
+logger = logging.getLogger(__name__)
+
+_leader_status: LeaderStatus | None = None
+
+
+def leader_status(service) -> LeaderStatus:
+    global _leader_status
+    if _leader_status is None:
+        _leader_status = LeaderStatus(service.ctx.client.leader_known)
+    return _leader_status
+
+
+def _bearer(scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            text = value.decode("latin-1")
+            if text.startswith("Bearer "):
+                return text[len("Bearer "):].strip()
+    return None
+
+
+def _address(scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else ""
+
+
+class LiveConfigConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.service = service_host.bound_service()
+        self.principal = None
+        self.instance: dict = {}
+        self.subscriptions: dict[str, LiveSubscription] = {}
+        self.pumps: dict[str, asyncio.Task] = {}
+        self.outbox = Outbox(self._send_text, max_messages=settings.LIVE_OUTBOX_MESSAGES,
+                             max_bytes=settings.LIVE_OUTBOX_BYTES, stall_seconds=settings.LIVE_STALL_SECONDS)
+        self.tasks: list[asyncio.Task] = []
+        self.closing = False
+        await self.accept()
+        if self.service is None:
+            await self.close(code=TRY_AGAIN_LATER, reason="the config service is not running on this node yet")
+            return
+        self.tasks.append(asyncio.create_task(self.outbox.run(), name="live-outbox"))
+        token = _bearer(self.scope)
+        if token is not None:
+            await self._authenticate(token)
+
+    async def _send_text(self, text: str) -> None:
+        await self.send(text_data=text)
+
+    def _say(self, message: dict) -> None:
+        """Queue a message of the connection's own (not a subscription's).
+        They are few and small; one that finds the outbox full is a client
+        that is not reading."""
+        if not self.closing and not self.outbox.put_nowait(json.dumps(message, separators=(",", ":"))):
+            self._too_slow()
+
+    def _error(self, code: str, message: str, **extra) -> None:
+        self._say({"type": "error", "code": code, "message": message, **extra})
+
+    async def _authenticate(self, token: object) -> None:
+        if not isinstance(token, str) or not token:
+            self._error("invalid", "hello needs an API token: {\"type\": \"hello\", \"token\": \"cct_...\"}")
+            return
+        try:
+            self.principal = await self.service.token_principal(token, _address(self.scope))
+        except NotAuthenticatedError as error:
+            await self._close(UNAUTHENTICATED, error.message)
+            return
+        status = leader_status(self.service)
+        status.add(self._on_leader_change)
+        self.tasks.append(asyncio.create_task(self._heartbeat(), name="live-heartbeat"))
+        self._say({"type": "welcome", "user": self.principal.user, "leader": status.known,
+                   "heartbeat": settings.LIVE_HEARTBEAT_SECONDS})
+
+    # -- messages from the client ---------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        if self.closing or self.service is None:
+            return
+        try:
+            message = json.loads(text_data if text_data is not None else bytes_data)
+        except (TypeError, ValueError):
+            self._error("invalid", "messages are JSON objects with a \"type\"")
+            return
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "hello":
+            if self.principal is not None:
+                self._error("invalid", "already authenticated")
+                return
+            if isinstance(message.get("instance"), dict):
+                self.instance = message["instance"]
+            if "token" in message or _bearer(self.scope) is None:
+                await self._authenticate(message.get("token"))
+            return
+        if kind not in ("subscribe", "unsubscribe", "ack"):
+            self._error("invalid", f"unknown message type {kind!r}; expected hello, subscribe, unsubscribe or ack")
+            return
+        if self.principal is None:
+            self._error("unauthenticated", "send hello with an API token first")
+            return
+        await getattr(self, f"_on_{kind}")(message)
+
+    async def _on_subscribe(self, message: dict) -> None:
+        ns = message.get("namespace")
+        if not isinstance(ns, str):
+            self._error("invalid", "subscribe needs a namespace")
+            return
+        if ns in self.subscriptions:
+            self._error("invalid", f"already subscribed to {ns!r}", namespace=ns)
+            return
+        if len(self.subscriptions) >= settings.LIVE_MAX_SUBSCRIPTIONS:
+            self._error("limit", f"at most {settings.LIVE_MAX_SUBSCRIPTIONS} subscriptions per connection",
+                        namespace=ns)
+            return
+        # Reserve the name so a second subscribe while this one starts is refused.
+        self.subscriptions[ns] = None
+        try:
+            subscription = await self.service.subscribe(self.principal, ns, since=message.get("since"),
+                                                        items=message.get("items"))
+        except ServiceError as error:
+            del self.subscriptions[ns]
+            self._error(error.code, error.message, namespace=ns)
+            return
+        if self.closing or ns not in self.subscriptions:
+            subscription.close()
+            return
+        self.subscriptions[ns] = subscription
+        self.pumps[ns] = asyncio.create_task(self._pump(subscription), name=f"live-{ns}")
+
+    async def _on_unsubscribe(self, message: dict) -> None:
+        ns = message.get("namespace")
+        if self.subscriptions.get(ns) is None:
+            self._error("invalid", f"not subscribed to {ns!r}", namespace=ns if isinstance(ns, str) else None)
+            return
+        self._end(ns)
+        self._say({"type": "unsubscribed", "namespace": ns})
+
+    async def _on_ack(self, message: dict) -> None:
+        ns, revision = message.get("namespace"), message.get("revision")
+        if self.subscriptions.get(ns) is None or not isinstance(revision, int) or isinstance(revision, bool):
+            self._error("invalid", "ack needs a subscribed namespace and the revision applied")
+            return
+
+    # -- messages to the client ---------------------------------------------------------------
+
+    async def _pump(self, subscription: LiveSubscription) -> None:
+        ns = subscription.namespace
+        try:
+            while True:
+                delivery = await subscription.next()
+                if self.closing:
+                    return
+                if not await self.outbox.put(delivery.body, ns, delivery.revision):
+                    self._too_slow()
+                    return
+                if delivery.final:
+                    self._end(ns, pumping=False)
+                    return
+        except SubscriptionEnded as ended:
+            if not self.closing:
+                self._error("unavailable", f"{ended}; resubscribe with since={ended.resume_revision - 1}",
+                            namespace=ns)
+                self._end(ns, pumping=False)
+        except ServiceError as error:
+            if not self.closing:
+                self._error(error.code, error.message, namespace=ns)
+                self._end(ns, pumping=False)
+        except Exception:
+            logger.exception("live subscription to %r failed", ns)
+            if not self.closing:
+                self._error("internal", "the subscription failed on the server; resubscribe", namespace=ns)
+                self._end(ns, pumping=False)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(settings.LIVE_HEARTBEAT_SECONDS)
+            for subscription in list(self.subscriptions.values()):
+                if subscription is not None:
+                    subscription.request_progress()
+
+    def _on_leader_change(self, known: bool) -> None:
+        self._say({"type": "status", "leader": known})
+
+    def _too_slow(self) -> None:
+        if self.closing:
+            return
+        resume_from = {ns: s.since for ns, s in self.subscriptions.items() if s is not None and s.since is not None}
+        reason = self.outbox.resume_reason(resume_from)
+        asyncio.create_task(self._close(SLOW_CONSUMER, reason, keep_writer=False))
+
+    def _end(self, ns: str, *, pumping: bool = True) -> None:
+        subscription = self.subscriptions.pop(ns, None)
+        if subscription is not None:
+            subscription.close()
+        pump = self.pumps.pop(ns, None)
+        if pump is not None and pumping:
+            pump.cancel()
+
+    async def _close(self, code: int, reason: str, *, keep_writer: bool = True) -> None:
+        """Stop everything and close the socket; what is queued is sent first
+        unless ``keep_writer`` is False (a slow consumer: its queue is what
+        it could not take)."""
+        if self.closing:
+            return
+        self.closing = True
+        self._stop(keep_writer=keep_writer)
+        if keep_writer:
+            await self._drain()
+        await self.close(code=code, reason=close_reason(reason))
+
+    async def _drain(self) -> None:
+        for _ in range(100):
+            if not len(self.outbox):
+                return
+            await asyncio.sleep(0.01)
+
+    def _stop(self, *, keep_writer: bool = False) -> None:
+        for ns in list(self.subscriptions):
+            self._end(ns)
+        for task in self.tasks:
+            if keep_writer and task.get_name() == "live-outbox":
+                continue
+            task.cancel()
+        if self.service is not None:
+            leader_status(self.service).remove(self._on_leader_change)
+
+    async def disconnect(self, code) -> None:
+        self.closing = True
+        self._stop()
