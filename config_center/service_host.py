@@ -7,7 +7,8 @@
 - ``serve_config_service``: a node task. Once the local store member runs
   it binds a ``ConfigService`` to the node's loop and, on a cluster with no
   users yet, creates ``admin`` with a random password that is printed once
-  and written to ``<data-dir>/admin-password`` (0600).
+  and written to ``<data-dir>/admin-password`` (0600); then it writes this
+  member's delivery tracking to the store until it is cancelled.
 - ``call``: how synchronous Django and DRF views (run in a worker thread
   under ASGI) run a service call on the node's loop and wait for it.
 """
@@ -108,7 +109,7 @@ async def serve_config_service(*, data_dir: str | os.PathLike, cluster_secret: b
                                retry_interval: float = 0.5) -> None:
     """Node task: bind the service (secret items sealed with a key derived
     from the cluster secret), then make sure a first administrator exists
-    (module docstring); then wait until cancelled."""
+    (module docstring); then track deliveries until cancelled."""
     service = new_service(SecretBox.from_cluster_secret(cluster_secret))
     bind(service, asyncio.get_running_loop())
     try:
@@ -128,9 +129,20 @@ async def serve_config_service(*, data_dir: str | os.PathLike, cluster_secret: b
                     "this is the only time it is shown", password, path,
                 )
             break
-        await asyncio.Event().wait()
+        await service.delivery.run()
     finally:
         unbind()
+        await _forget_deliveries(service)
+
+
+async def _forget_deliveries(service: ConfigService) -> None:
+    """At shutdown, take this member's connections out of delivery tracking
+    at once rather than let them go stale (best effort: the store may be
+    stopping too)."""
+    try:
+        await asyncio.wait_for(service.delivery.forget(), 2.0)
+    except (Exception, asyncio.CancelledError) as error:
+        logger.debug("delivery records left to go stale: %s", error)
 
 
 def write_admin_password_file(data_dir: str | os.PathLike, password: str) -> Path:

@@ -6,6 +6,7 @@
     DELETE .../-/items/<name>          draft the item's deletion (revision, comment)
     DELETE .../-/drafts/<name>         discard the item's draft (revision)
     GET    .../-/config                the live config, every item with content
+    GET    .../-/delivery              subscribed instances, what each applied, per-release adoption
 """
 from __future__ import annotations
 
@@ -70,3 +71,9 @@ class LiveConfig(APIView):
         p = principal(request)
         config = run(lambda s: s.live_config(p, ns))
         return Response(config, headers={"ETag": etag(config["revision"])})
+
+
+class Delivery(APIView):
+    def get(self, request, ns):
+        p = principal(request)
+        return Response(run(lambda s: s.delivery_status(p, ns)))

@@ -45,6 +45,7 @@ urlpatterns = [
     path("namespaces/<ns:ns>/-/rollback", releases.Rollback.as_view(), name="api-rollback"),
     path("namespaces/<ns:ns>/-/prune", releases.Prune.as_view(), name="api-prune"),
     path("namespaces/<ns:ns>/-/diff", releases.Diff.as_view(), name="api-diff"),
+    path("namespaces/<ns:ns>/-/delivery", items.Delivery.as_view(), name="api-delivery"),
     path("namespaces/<ns:ns>/-/audit", audit.NamespaceAudit.as_view(), name="api-namespace-audit"),
     path("namespaces/<ns:ns>/-/export", transfer.Export.as_view(), name="api-export"),
     path("namespaces/<ns:ns>/-/import", transfer.Import.as_view(), name="api-import"),

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import audit, diffs, items, namespaces, releases, tokens, transfer, users
+from . import audit, delivery, diffs, items, namespaces, releases, tokens, transfer, users
+from .delivery import DeliveryTracker
 from .subscriptions import ChangeRenderer, LiveSubscription, check_item_filter, check_since
 from .access import DRAFT, MANAGE, PUBLISH, READ, REVEAL, Principal
 from .context import ServiceContext
@@ -19,6 +20,7 @@ class ConfigService:
         self.ctx = ctx
         self.token_principals = TokenPrincipals(ctx)
         self.change_renderer = ChangeRenderer(ctx)
+        self.delivery = DeliveryTracker(ctx)
 
     # -- who is calling -----------------------------------------------------------------------
 
@@ -77,6 +79,12 @@ class ConfigService:
         subscription.reveal = p.allowed(REVEAL, subscription.namespace)
         await subscription.start()
         return subscription
+
+    async def delivery_status(self, p: Principal, ns: str) -> dict:
+        """Who is subscribed to ``ns`` and what they applied (``delivery``)."""
+        p.require(READ, ns)
+        await namespaces.get(self.ctx, ns)
+        return await delivery.read(self.ctx, ns)
 
     async def save_draft(self, p: Principal, ns: str, name: str, content: Any, *, format: str | None = None,
                          comment: str = "", revision: Any = None, secret: Any = None) -> dict:

@@ -10,7 +10,7 @@ application receives:
   at (a new subscription without ``since``);
 - ``change``: one publish or rollback — the items it added or changed,
   with content, and the names it deleted, with the release number, its
-  kind and the store revision;
+  kind, when it was made (``published_at``) and the store revision;
 - ``resync``: like ``snapshot``, when the application resumed from a
   revision the store has compacted away: what it missed can no longer be
   replayed change by change, so it gets everything, explicitly;
@@ -71,6 +71,7 @@ class Delivery:
     revision: int
     body: str
     release: int = 0
+    published_at: str | None = None  # of a change: when its release was made
 
     @property
     def final(self) -> bool:
@@ -101,6 +102,7 @@ class _Change:
     kind: str  # publish | rollback, or DELETED for the namespace's deletion
     items: dict[str, dict]
     deleted: tuple[str, ...]
+    published_at: str | None = None  # the release's time (RFC 3339), when known
     # JSON bodies by item filter (None: every item), made by the first
     # subscriber with that filter and reused by the others.
     bodies: dict = field(default_factory=dict, compare=False)
@@ -159,7 +161,9 @@ class ChangeRenderer:
         texts = await items_module.contents(self.ctx, ns, puts, reveal=reveal)
         rendered = {name: {"format": item["format"], "content": texts[name], "revision": item["revision"],
                            "secret": bool(item.get("secret"))} for name, item in puts.items()}
-        return _Change(revision, release, await self._kind(ns, release), rendered, tuple(sorted(deleted)))
+        record = await self._release_record(ns, release)
+        return _Change(revision, release, record.get("kind", "publish"), rendered, tuple(sorted(deleted)),
+                       record.get("time"))
 
     async def _read_at(self, key: bytes, revision: int):
         try:
@@ -174,11 +178,11 @@ class ChangeRenderer:
         head = await self._read_at(keys.head(ns), revision)
         return records.decode(head.value)["release_seq"] if head is not None else 0
 
-    async def _kind(self, ns: str, release: int) -> str:
+    async def _release_record(self, ns: str, release: int) -> dict:
         # Release records are kept apart from the item keys; a pruned one
-        # leaves the kind unknown, which only rollbacks would differ in.
+        # leaves kind and time unknown ("publish", no time).
         record = await records.get(self.ctx.client, keys.release(ns, release), serializable=True) if release else None
-        return records.decode(record.value).get("kind", "publish") if record is not None else "publish"
+        return records.decode(record.value) if record is not None else {}
 
 
 def _change_size(change: _Change) -> int:
@@ -325,10 +329,11 @@ class LiveSubscription:
             deleted = [name for name in change.deleted if self.items is None or name in self.items]
             body = "" if not shown and not deleted else dumps({
                 "type": CHANGE, "namespace": self.namespace, "revision": change.revision,
-                "release": change.release, "kind": change.kind, "items": shown, "deleted": deleted,
+                "release": change.release, "kind": change.kind, "published_at": change.published_at,
+                "items": shown, "deleted": deleted,
             })
             if len(change.bodies) < MAX_BODIES_PER_CHANGE:
                 change.bodies[self.items] = body
         if not body:
             return None  # none of the items this subscription asked for
-        return Delivery(CHANGE, self.namespace, change.revision, body, change.release)
+        return Delivery(CHANGE, self.namespace, change.revision, body, change.release, change.published_at)

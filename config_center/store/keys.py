@@ -22,6 +22,10 @@ items do not start with ``a``'s prefix).
     config/blob/<ns>//<sha256>      content, immutable, addressed by its hash
     config/audit/<chain>//<seq>     an audit entry; a namespace's chain is
                                     named after it, the rest is in "_global"
+    config/delivery/<ns>//<member>/<chunk>
+                                    one member's delivery tracking of a
+                                    namespace (service.delivery), rewritten
+                                    every few seconds while it has subscribers
     config/user/<name>              a console / API user (password hash, grants)
     config/token/<id>               an API token (hash of its secret, scope)
 
@@ -111,6 +115,14 @@ def audit_chain(chain: str) -> bytes:
 
 def audit_entry(chain: str, seq: int) -> bytes:
     return audit_chain(chain) + b"%0*d" % (SEQ_DIGITS, seq)
+
+
+def deliveries(ns: str) -> bytes:
+    return _in(b"delivery", ns)
+
+
+def delivery_chunk(ns: str, member: str, chunk: int) -> bytes:
+    return deliveries(ns) + member.encode() + b"/%04d" % chunk
 
 
 def name_after(prefix: bytes, key: bytes) -> str:

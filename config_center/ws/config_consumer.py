@@ -37,8 +37,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from config_center import service_host
+from config_center.service.delivery import check_instance
 from config_center.service.errors import NotAuthenticatedError, ServiceError
-from config_center.service.subscriptions import LiveSubscription, SubscriptionEnded
+from config_center.service.subscriptions import CHANGE, PROGRESS, LiveSubscription, SubscriptionEnded
 
 from .leader_status import LeaderStatus
 from .outbox import SLOW_CONSUMER, TRY_AGAIN_LATER, UNAUTHENTICATED, Outbox, close_reason
@@ -73,7 +74,8 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.service = service_host.bound_service()
         self.principal = None
-        self.instance: dict = {}
+        self.instance = None  # as the hello described it
+        self.tracking = None  # service.delivery.Connection, once authenticated
         self.subscriptions: dict[str, LiveSubscription] = {}
         self.pumps: dict[str, asyncio.Task] = {}
         self.outbox = Outbox(self._send_text, max_messages=settings.LIVE_OUTBOX_MESSAGES,
@@ -111,6 +113,9 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
         except NotAuthenticatedError as error:
             await self._close(UNAUTHENTICATED, error.message)
             return
+        self.tracking = self.service.delivery.connect(None, user=self.principal.user, address=_address(self.scope))
+        if self.instance is not None:
+            self._describe(self.instance)
         status = leader_status(self.service)
         status.add(self._on_leader_change)
         self.tasks.append(asyncio.create_task(self._heartbeat(), name="live-heartbeat"))
@@ -129,13 +134,14 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
             return
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "hello":
-            if self.principal is not None:
+            if "token" in message and self.principal is not None:
                 self._error("invalid", "already authenticated")
                 return
-            if isinstance(message.get("instance"), dict):
-                self.instance = message["instance"]
-            if "token" in message or _bearer(self.scope) is None:
+            self.instance = message.get("instance")
+            if self.principal is None:
                 await self._authenticate(message.get("token"))
+            elif self.tracking is not None:
+                self._describe(self.instance)
             return
         if kind not in ("subscribe", "unsubscribe", "ack"):
             self._error("invalid", f"unknown message type {kind!r}; expected hello, subscribe, unsubscribe or ack")
@@ -144,6 +150,13 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
             self._error("unauthenticated", "send hello with an API token first")
             return
         await getattr(self, f"_on_{kind}")(message)
+
+    def _describe(self, instance) -> None:
+        """Who this instance is, for delivery tracking (hello's ``instance``)."""
+        try:
+            self.tracking.instance = check_instance(instance, self.tracking.key)
+        except ServiceError as error:
+            self._error(error.code, error.message)
 
     async def _on_subscribe(self, message: dict) -> None:
         ns = message.get("namespace")
@@ -170,6 +183,7 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
             subscription.close()
             return
         self.subscriptions[ns] = subscription
+        self.tracking.subscribed(ns)
         self.pumps[ns] = asyncio.create_task(self._pump(subscription), name=f"live-{ns}")
 
     async def _on_unsubscribe(self, message: dict) -> None:
@@ -185,6 +199,7 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
         if self.subscriptions.get(ns) is None or not isinstance(revision, int) or isinstance(revision, bool):
             self._error("invalid", "ack needs a subscribed namespace and the revision applied")
             return
+        self.tracking.acked(ns, revision)
 
     # -- messages to the client ---------------------------------------------------------------
 
@@ -198,6 +213,9 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
                 if not await self.outbox.put(delivery.body, ns, delivery.revision):
                     self._too_slow()
                     return
+                if delivery.type != PROGRESS and self.tracking is not None:
+                    self.tracking.sent(ns, delivery.revision, delivery.release, delivery.published_at,
+                                       change=delivery.type == CHANGE)
                 if delivery.final:
                     self._end(ns, pumping=False)
                     return
@@ -237,6 +255,7 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
         subscription = self.subscriptions.pop(ns, None)
         if subscription is not None:
             subscription.close()
+            self.tracking.unsubscribed(ns)
         pump = self.pumps.pop(ns, None)
         if pump is not None and pumping:
             pump.cancel()
@@ -268,6 +287,9 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
             task.cancel()
         if self.service is not None:
             leader_status(self.service).remove(self._on_leader_change)
+        if self.tracking is not None:
+            self.tracking.close()
+            self.tracking = None
 
     async def disconnect(self, code) -> None:
         self.closing = True

@@ -228,3 +228,64 @@ def test_idle_subscribers_get_progress_with_the_revision(tmp_path):
                     pass
 
         run(body())
+
+
+def test_delivery_tracking_shows_instances_and_release_adoption(tmp_path):
+    with live_node(tmp_path / "data") as node:
+        node.namespace("shop/prod")
+        node.publish("shop/prod", "app.yaml", "a: 1\n")
+        token = node.token("shop/*", "read")
+
+        async def instance(name: str, zone: str, acks: bool, ready: asyncio.Event, release_seen: asyncio.Queue):
+            async with await subscriber(node.ws_url, token) as ws:
+                await ws.send(json.dumps({"type": "hello", "instance": {
+                    "id": name, "labels": {"zone": zone}, "host": f"{name}.local", "sdk": "test/1"}}))
+                await receive(ws)
+                await ws.send(json.dumps({"type": "subscribe", "namespace": "shop/prod"}))
+                snapshot = await receive_until(ws, "snapshot")
+                await ws.send(json.dumps({"type": "ack", "namespace": "shop/prod", "revision": snapshot["revision"]}))
+                ready.set()
+                change = await receive_until(ws, "change")
+                if acks:
+                    await ws.send(json.dumps({"type": "ack", "namespace": "shop/prod", "revision": change["revision"]}))
+                await release_seen.put(change["release"])
+                await asyncio.sleep(30)  # stay connected until cancelled
+
+        async def body():
+            readies = [asyncio.Event() for _ in range(3)]
+            seen: asyncio.Queue = asyncio.Queue()
+            tasks = [asyncio.create_task(instance(f"app-{n}", "a" if n else "b", n < 2, readies[n], seen))
+                     for n in range(3)]
+            for ready in readies:
+                await asyncio.wait_for(ready.wait(), 10)
+            release = await asyncio.to_thread(node.publish, "shop/prod", "app.yaml", "a: 2\n")
+            for _ in tasks:
+                assert await asyncio.wait_for(seen.get(), 10) == release["seq"]
+            deadline = asyncio.get_running_loop().time() + 10
+            while True:
+                status, report = await asyncio.to_thread(node.admin, "GET", "/api/v1/namespaces/shop/prod/-/delivery")
+                assert status == 200, report
+                stats = {r["release"]: r for r in report["releases"]}.get(release["seq"])
+                if stats and stats["applied"] == 2 and stats["received"] == 3:
+                    break
+                assert asyncio.get_running_loop().time() < deadline, report
+                await asyncio.sleep(0.2)
+            by_id = {i["id"]: i for i in report["instances"]}
+            assert set(by_id) == {"app-0", "app-1", "app-2"}
+            assert by_id["app-0"]["labels"] == {"zone": "b"} and by_id["app-1"]["host"] == "app-1.local"
+            assert by_id["app-0"]["applied_release"] == release["seq"] == by_id["app-1"]["applied_release"]
+            assert by_id["app-2"]["received_release"] == release["seq"] > by_id["app-2"]["applied_release"]
+            assert report["instances_by_release"][str(release["seq"])] == 2
+            assert 0 < stats["p50_ms"] <= stats["p99_ms"] and stats["max_ms"] <= stats["p99_ms"]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # Gone from the report once their sockets close.
+            while True:
+                report = (await asyncio.to_thread(node.admin, "GET", "/api/v1/namespaces/shop/prod/-/delivery"))[1]
+                if not report["instances"]:
+                    break
+                assert asyncio.get_running_loop().time() < deadline + 10, report
+                await asyncio.sleep(0.2)
+
+        run(body())
