@@ -8,7 +8,8 @@ from typing import Any
 
 from . import audit, delivery, diffs, items, namespaces, releases, tokens, transfer, users
 from .delivery import DeliveryTracker
-from .subscriptions import ChangeRenderer, LiveSubscription, check_item_filter, check_since
+from .prefix_subscription import check_since
+from .subscriptions import ChangeRenderer, LiveSubscription, check_item_filter
 from .access import DRAFT, MANAGE, PUBLISH, READ, REVEAL, Principal
 from .context import ServiceContext
 from .live_reads import TokenPrincipals

@@ -33,63 +33,28 @@ and keeps the bodies in a bounded cache.
 from __future__ import annotations
 
 import asyncio
-import json
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import cachetools
 
-from consensus.mvcc.api import CompactedError, EventType, RangeRequest, WatchCreateRequest
+from consensus.mvcc.api import CompactedError, EventType, RangeRequest
+
 from config_center.store import keys, records
-from config_center.store.client import WatchClosed
-from config_center.store.keys import prefix_end
 
 from . import items as items_module
 from .context import ServiceContext
 from .errors import InvalidError, NotFoundError
 from .names import check_item, check_namespace
+from .prefix_subscription import Delivery, PrefixSubscription, by_revision, dumps
 
-SNAPSHOT = "snapshot"
-RESYNC = "resync"
 CHANGE = "change"
 DELETED = "deleted"
-PROGRESS = "progress"
 
 MAX_ITEM_FILTER = 1000
 # A change's body is kept per item filter: subscribers mostly share a few.
 MAX_BODIES_PER_CHANGE = 16
 RENDER_CACHE_BYTES = 32 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One message for the application: ``body`` is its JSON text."""
-
-    type: str
-    namespace: str
-    revision: int
-    body: str
-    release: int = 0
-    published_at: str | None = None  # of a change: when its release was made
-
-    @property
-    def final(self) -> bool:
-        """Nothing follows it on this subscription."""
-        return self.type == DELETED
-
-
-class SubscriptionEnded(Exception):
-    """The store ended the watch (its member is stopping); resume from
-    ``resume_revision`` on any member."""
-
-    def __init__(self, message: str, resume_revision: int) -> None:
-        super().__init__(message)
-        self.resume_revision = resume_revision
-
-
-def dumps(message: dict) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -189,14 +154,6 @@ def _change_size(change: _Change) -> int:
     return 256 + sum(len(item["content"]) + 64 for item in change.items.values())
 
 
-def check_since(value: Any) -> int | None:
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidError("since must be a store revision (an integer, 0 or more)")
-    return value
-
-
 def check_item_filter(value: Any) -> frozenset[str] | None:
     if value is None:
         return None
@@ -205,47 +162,24 @@ def check_item_filter(value: Any) -> frozenset[str] | None:
     return frozenset(check_item(name) for name in value)
 
 
-class LiveSubscription:
-    """One namespace's live config for one application (module docstring).
+class LiveSubscription(PrefixSubscription):
+    """One namespace's live config for one application (module docstring)."""
 
-    ``await start()`` once, then ``await next()`` for each message; only one
-    consumer. ``request_progress()`` asks for a ``progress`` message, which
-    comes after every change already on its way. ``close()`` when done.
-    """
+    topic_field = "namespace"
 
     def __init__(self, ctx: ServiceContext, renderer: ChangeRenderer, ns: str, *, reveal: bool,
                  items: frozenset[str] | None = None, since: int | None = None) -> None:
-        self.ctx = ctx
+        super().__init__(ctx, check_namespace(ns), keys.live(ns), since=since)
         self.renderer = renderer
-        self.namespace = check_namespace(ns)
+        self.namespace = ns
         self.reveal = reveal
         self.items = items
-        self.since = since
-        # The revision the application has everything up to, once the
-        # message carrying it has been taken from ``next``.
-        self.revision = 0
-        self._watch = None
-        self._queue: deque[Delivery] = deque()
-        self._ended = False
 
-    async def start(self) -> None:
-        if self.since is None:
-            self._queue.append(await self._snapshot(SNAPSHOT))
-            return
-        # A linearizable read: this member has now applied at least every
-        # revision the cluster had acknowledged, so a ``since`` beyond it
-        # was never given out.
+    async def _check_exists(self) -> int:
         response = await self.ctx.client.range(RangeRequest(key=keys.namespace(self.namespace)))
         if not response.kvs:
             raise NotFoundError(f"namespace {self.namespace!r} does not exist")
-        at = response.header.revision
-        if self.since > at:
-            raise InvalidError(
-                f"since={self.since} is ahead of the store's revision {at}; resume from a revision this "
-                "cluster gave you"
-            )
-        self.revision = self.since
-        self._watch_from(self.since + 1)
+        return response.header.revision
 
     async def _snapshot(self, kind: str) -> Delivery:
         config, at = await items_module.live_config_at(self.ctx, self.namespace, reveal=self.reveal)
@@ -255,61 +189,13 @@ class LiveSubscription:
                       "items": shown})
         return Delivery(kind, self.namespace, at, body, config["release"])
 
-    def _watch_from(self, start: int) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-        prefix = keys.live(self.namespace)
-        self._watch = self.ctx.client.watch(WatchCreateRequest(key=prefix, range_end=prefix_end(prefix),
-                                                               start_revision=start))
-
     def _filtered(self, shown: dict[str, dict]) -> dict[str, dict]:
         if self.items is None:
             return shown
         return {name: item for name, item in shown.items() if name in self.items}
 
-    def request_progress(self) -> bool:
-        return self._watch is not None and not self._ended and self._watch.request_progress()
-
-    def close(self) -> None:
-        self._ended = True
-        if self._watch is not None:
-            self._watch.cancel()
-
-    async def next(self) -> Delivery:
-        """The next message. Raises ``SubscriptionEnded`` when the store
-        ends the watch; after a ``deleted`` message (``final``) there is
-        nothing more to take."""
-        while not self._queue:
-            if self._ended:
-                raise SubscriptionEnded(f"the subscription to {self.namespace!r} has ended", self.revision + 1)
-            try:
-                response = await self._watch.next()
-            except WatchClosed:
-                raise SubscriptionEnded("the store ended the watch", self.revision + 1) from None
-            if response.compact_revision:
-                self._queue.append(await self._snapshot(RESYNC))
-            elif response.canceled:
-                self._ended = True
-                raise SubscriptionEnded(response.cancel_reason or "the store ended the watch", self.revision + 1)
-            elif response.events:
-                await self._queue_changes(response.events)
-            elif not response.created:
-                revision = max(self.revision, response.header.revision)
-                self._queue.append(Delivery(PROGRESS, self.namespace, revision, dumps({
-                    "type": PROGRESS, "namespace": self.namespace, "revision": revision,
-                    "leader": self.ctx.client.leader_known(),
-                })))
-        delivery = self._queue.popleft()
-        self.revision = max(self.revision, delivery.revision)
-        return delivery
-
     async def _queue_changes(self, events) -> None:
-        # One response is one revision when it comes from the fan-out, but
-        # a catch-up read may return several: each is its own change.
-        by_revision: dict[int, list] = {}
-        for event in events:
-            by_revision.setdefault(event.kv.mod_revision, []).append(event)
-        for revision, group in sorted(by_revision.items()):
+        for revision, group in by_revision(events):
             change = await self.renderer.change(self.namespace, revision, group, reveal=self.reveal)
             delivery = self._delivery(change)
             if delivery is not None:
@@ -319,10 +205,9 @@ class LiveSubscription:
 
     def _delivery(self, change: _Change) -> Delivery | None:
         if change.kind == DELETED:
-            self._ended = True
-            self._watch.cancel()
-            return Delivery(DELETED, self.namespace, change.revision,
-                            dumps({"type": DELETED, "namespace": self.namespace, "revision": change.revision}))
+            return self._end_after(Delivery(
+                DELETED, self.namespace, change.revision,
+                dumps({"type": DELETED, "namespace": self.namespace, "revision": change.revision}), final=True))
         body = change.bodies.get(self.items)
         if body is None:
             shown = self._filtered(change.items)

@@ -39,7 +39,8 @@ from django.conf import settings
 from config_center import service_host
 from config_center.service.delivery import check_instance
 from config_center.service.errors import NotAuthenticatedError, ServiceError
-from config_center.service.subscriptions import CHANGE, PROGRESS, LiveSubscription, SubscriptionEnded
+from config_center.service.prefix_subscription import PROGRESS, PrefixSubscription, SubscriptionEnded
+from config_center.service.subscriptions import CHANGE
 
 from .leader_status import LeaderStatus
 from .outbox import SLOW_CONSUMER, TRY_AGAIN_LATER, UNAUTHENTICATED, Outbox, close_reason
@@ -76,7 +77,7 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
         self.principal = None
         self.instance = None  # as the hello described it
         self.tracking = None  # service.delivery.Connection, once authenticated
-        self.subscriptions: dict[str, LiveSubscription] = {}
+        self.subscriptions: dict[str, PrefixSubscription] = {}
         self.pumps: dict[str, asyncio.Task] = {}
         self.outbox = Outbox(self._send_text, max_messages=settings.LIVE_OUTBOX_MESSAGES,
                              max_bytes=settings.LIVE_OUTBOX_BYTES, stall_seconds=settings.LIVE_STALL_SECONDS)
@@ -203,8 +204,8 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
 
     # -- messages to the client ---------------------------------------------------------------
 
-    async def _pump(self, subscription: LiveSubscription) -> None:
-        ns = subscription.namespace
+    async def _pump(self, subscription: PrefixSubscription) -> None:
+        ns = subscription.topic
         try:
             while True:
                 delivery = await subscription.next()
