@@ -4,7 +4,7 @@ it is set apart by a ``-`` segment, which no namespace segment can be
 from django.urls import path, register_converter
 from drf_spectacular.views import SpectacularAPIView
 
-from . import accounts, audit, items, namespaces, releases, transfer
+from . import accounts, audit, items, namespaces, registry, releases, transfer
 
 
 class NamespaceConverter:
@@ -32,6 +32,12 @@ urlpatterns = [
     path("audit", audit.GlobalAudit.as_view(), name="api-audit"),
     path("audit/verify", audit.VerifyAudit.as_view(), name="api-audit-verify"),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
+    path("services", registry.ServiceList.as_view(), name="api-services"),
+    path("services/<ns:service>/-/instances", registry.InstanceList.as_view(), name="api-instances"),
+    path("services/<ns:service>/-/instances/<str:instance_id>", registry.InstanceDetail.as_view(),
+         name="api-instance"),
+    path("services/<ns:service>/-/instances/<str:instance_id>/keepalive", registry.Keepalive.as_view(),
+         name="api-instance-keepalive"),
     path("namespaces", namespaces.NamespaceList.as_view(), name="api-namespaces"),
     path("namespaces/<ns:ns>", namespaces.NamespaceDetail.as_view(), name="api-namespace"),
     path("namespaces/<ns:ns>/-/items", items.ItemList.as_view(), name="api-items"),

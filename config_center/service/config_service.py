@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import audit, delivery, diffs, items, namespaces, releases, tokens, transfer, users
+from . import audit, delivery, diffs, items, namespaces, registry, releases, tokens, transfer, users
 from .delivery import DeliveryTracker
 from .prefix_subscription import check_since
 from .subscriptions import ChangeRenderer, LiveSubscription, check_item_filter
@@ -78,6 +78,34 @@ class ConfigService:
                                         items=check_item_filter(items), reveal=False)
         p.require(READ, subscription.namespace)
         subscription.reveal = p.allowed(REVEAL, subscription.namespace)
+        await subscription.start()
+        return subscription
+
+    # -- the service registry ------------------------------------------------------------------------
+
+    async def register_instance(self, p: Principal, service: Any, instance_id: Any, body: Any) -> dict:
+        p.require(DRAFT, registry.check_service(service))
+        return await registry.register(self.ctx, service, instance_id, body, by=p.actor.name)
+
+    async def keepalive_instance(self, p: Principal, service: Any, instance_id: Any, lease: Any) -> dict:
+        p.require(DRAFT, registry.check_service(service))
+        return await registry.keepalive(self.ctx, service, instance_id, lease)
+
+    async def deregister_instance(self, p: Principal, service: Any, instance_id: Any) -> dict:
+        p.require(DRAFT, registry.check_service(service))
+        return await registry.deregister(self.ctx, service, instance_id)
+
+    async def service_instances(self, p: Principal, service: Any) -> dict:
+        p.require(READ, registry.check_service(service))
+        return await registry.instances(self.ctx, service)
+
+    async def list_services(self, p: Principal) -> list[dict]:
+        return await registry.services(self.ctx, visible=lambda name: p.allowed(READ, name))
+
+    async def subscribe_service(self, p: Principal, service: Any, *, since: Any = None) -> registry.RegistrySubscription:
+        subscription = registry.RegistrySubscription(self.ctx, registry.check_service(service),
+                                                     since=check_since(since))
+        p.require(READ, subscription.topic)
         await subscription.start()
         return subscription
 

@@ -21,6 +21,12 @@ from consensus.mvcc.watcher import WatchClosed  # noqa: F401  (part of WatchStre
 from consensus.mvcc.api import (
     DeleteRangeRequest,
     DeleteRangeResponse,
+    LeaseGrantRequest,
+    LeaseGrantResponse,
+    LeaseKeepAliveRequest,
+    LeaseKeepAliveResponse,
+    LeaseRevokeRequest,
+    LeaseRevokeResponse,
     PutRequest,
     PutResponse,
     RangeRequest,
@@ -66,10 +72,17 @@ class WatchStream(Protocol):
 
 
 class WatchingStoreClient(StoreClient, Protocol):
-    """A client that can also watch, and say whether its member follows a
-    leader (reads it serves locally may be stale when it does not)."""
+    """A client that can also watch, hold leases (the service registry),
+    and say whether its member follows a leader (reads it serves locally
+    may be stale when it does not)."""
 
     def watch(self, request: WatchCreateRequest) -> WatchStream: ...
+
+    async def lease_grant(self, request: LeaseGrantRequest) -> LeaseGrantResponse: ...
+
+    async def lease_keepalive(self, request: LeaseKeepAliveRequest) -> LeaseKeepAliveResponse: ...
+
+    async def lease_revoke(self, request: LeaseRevokeRequest) -> LeaseRevokeResponse: ...
 
     def leader_known(self) -> bool: ...
 
@@ -104,6 +117,15 @@ class LocalStoreClient:
 
     def watch(self, request: WatchCreateRequest) -> WatchStream:
         return local_client().watch(request)
+
+    async def lease_grant(self, request: LeaseGrantRequest) -> LeaseGrantResponse:
+        return await local_client().lease_grant(request)
+
+    async def lease_keepalive(self, request: LeaseKeepAliveRequest) -> LeaseKeepAliveResponse:
+        return await local_client().lease_keepalive(request)
+
+    async def lease_revoke(self, request: LeaseRevokeRequest) -> LeaseRevokeResponse:
+        return await local_client().lease_revoke(request)
 
     def leader_known(self) -> bool:
         store = local_store()

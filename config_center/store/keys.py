@@ -26,6 +26,8 @@ items do not start with ``a``'s prefix).
                                     one member's delivery tracking of a
                                     namespace (service.delivery), rewritten
                                     every few seconds while it has subscribers
+    config/registry/<service>//<id> a registered instance of a service, on
+                                    its lease (service.registry)
     config/user/<name>              a console / API user (password hash, grants)
     config/token/<id>               an API token (hash of its secret, scope)
 
@@ -123,6 +125,17 @@ def deliveries(ns: str) -> bytes:
 
 def delivery_chunk(ns: str, member: str, chunk: int) -> bytes:
     return deliveries(ns) + member.encode() + b"/%04d" % chunk
+
+
+REGISTRY = ROOT + b"registry/"
+
+
+def registry_instances(service: str) -> bytes:
+    return _in(b"registry", service)
+
+
+def registry_instance(service: str, instance_id: str) -> bytes:
+    return registry_instances(service) + instance_id.encode()
 
 
 def name_after(prefix: bytes, key: bytes) -> str:

@@ -1,4 +1,5 @@
-"""``/ws/v1/config``: applications subscribe to namespaces' live config.
+"""``/ws/v1/config``: applications subscribe to namespaces' live config and
+to services' instances, and keep their registrations alive.
 
 The protocol, JSON text frames both ways (README, "Live config over
 websockets"):
@@ -8,20 +9,24 @@ client -> server
     token, unless the handshake sent ``Authorization: Bearer cct_...``; and
     who this is (``id``, ``labels``, ``host``, ``sdk``) for delivery tracking.
     ``{"type": "subscribe", "namespace": "payments/prod", "since": 120,
-    "items": ["app.yaml"]}`` — ``since`` and ``items`` optional.
-    ``{"type": "unsubscribe", "namespace": ...}``
+    "items": ["app.yaml"]}`` — ``since`` and ``items`` optional; or
+    ``{"type": "subscribe", "service": "payments/api", "since": 120}``.
+    ``{"type": "unsubscribe", "namespace": ...}`` (or ``"service"``)
     ``{"type": "ack", "namespace": ..., "revision": 130}`` — applied.
+    ``{"type": "keepalive", "service": ..., "id": ..., "lease": 7}`` — renew
+    a registered instance's lease; answered ``keepalive`` with its ``ttl``.
 
 server -> client
     ``welcome`` once authenticated; then per subscription the messages of
-    ``service.subscriptions`` (snapshot, change, resync, deleted, progress,
-    each with its ``revision``); ``status`` when this member gains or loses
-    its leader; ``error`` (``code``, ``message``, and the ``namespace`` it
-    concerns) for a refused message, which changes nothing.
+    ``service.subscriptions`` (snapshot, change, resync, deleted, progress)
+    or ``service.registry`` (instances, instance_change, resync, progress),
+    each with its ``revision``; ``status`` when this member gains or loses
+    its leader; ``error`` (``code``, ``message``, and the ``namespace`` or
+    ``service`` it concerns) for a refused message, which changes nothing.
 
-Close codes: 4001 not authenticated, 4008 slow consumer: messages waited
+Close codes: 4001 not authenticated; 4008 slow consumer: messages waited
 and the client took none for ``LIVE_STALL_SECONDS`` (the reason holds the
-revisions to resume from, ``outbox``), 1013 the node's service is not
+revisions to resume from, ``outbox``); 1013 the node's service is not
 running yet; when the node stops, the server closes with 1012.
 
 Thin on purpose: it parses, authenticates through ``ConfigService``, and
@@ -48,6 +53,10 @@ from .outbox import SLOW_CONSUMER, TRY_AGAIN_LATER, UNAUTHENTICATED, Outbox, clo
 logger = logging.getLogger(__name__)
 
 _leader_status: LeaderStatus | None = None
+
+# Subscriptions of a connection are kept by topic: a namespace's name, or
+# this and a service's name (the two kinds of names look alike).
+SERVICE_TOPIC = "service:"
 
 
 def leader_status(service) -> LeaderStatus:
@@ -144,8 +153,9 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
             elif self.tracking is not None:
                 self._describe(self.instance)
             return
-        if kind not in ("subscribe", "unsubscribe", "ack"):
-            self._error("invalid", f"unknown message type {kind!r}; expected hello, subscribe, unsubscribe or ack")
+        if kind not in ("subscribe", "unsubscribe", "ack", "keepalive"):
+            self._error("invalid", f"unknown message type {kind!r}; expected hello, subscribe, unsubscribe, ack "
+                        "or keepalive")
             return
         if self.principal is None:
             self._error("unauthenticated", "send hello with an API token first")
@@ -160,40 +170,65 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
             self._error(error.code, error.message)
 
     async def _on_subscribe(self, message: dict) -> None:
+        service = message.get("service")
+        if service is not None:
+            if not isinstance(service, str) or "namespace" in message:
+                self._error("invalid", "subscribe names a namespace or a service, as a string")
+                return
+            await self._start(SERVICE_TOPIC + service, lambda: self.service.subscribe_service(
+                self.principal, service, since=message.get("since")), service=service)
+            return
         ns = message.get("namespace")
         if not isinstance(ns, str):
-            self._error("invalid", "subscribe needs a namespace")
+            self._error("invalid", "subscribe needs a namespace (or a service)")
             return
+        await self._start(ns, lambda: self.service.subscribe(self.principal, ns, since=message.get("since"),
+                                                              items=message.get("items")), namespace=ns)
+
+    async def _start(self, topic: str, subscribe, **about) -> None:
+        """Start the subscription ``subscribe()`` makes, under ``topic``."""
+        ns = topic
         if ns in self.subscriptions:
-            self._error("invalid", f"already subscribed to {ns!r}", namespace=ns)
+            self._error("invalid", f"already subscribed to {ns!r}", **about)
             return
         if len(self.subscriptions) >= settings.LIVE_MAX_SUBSCRIPTIONS:
-            self._error("limit", f"at most {settings.LIVE_MAX_SUBSCRIPTIONS} subscriptions per connection",
-                        namespace=ns)
+            self._error("limit", f"at most {settings.LIVE_MAX_SUBSCRIPTIONS} subscriptions per connection", **about)
             return
         # Reserve the name so a second subscribe while this one starts is refused.
         self.subscriptions[ns] = None
         try:
-            subscription = await self.service.subscribe(self.principal, ns, since=message.get("since"),
-                                                        items=message.get("items"))
+            subscription = await subscribe()
         except ServiceError as error:
             del self.subscriptions[ns]
-            self._error(error.code, error.message, namespace=ns)
+            self._error(error.code, error.message, **about)
             return
         if self.closing or ns not in self.subscriptions:
             subscription.close()
             return
         self.subscriptions[ns] = subscription
-        self.tracking.subscribed(ns)
+        if "namespace" in about:
+            self.tracking.subscribed(ns)
         self.pumps[ns] = asyncio.create_task(self._pump(subscription), name=f"live-{ns}")
 
     async def _on_unsubscribe(self, message: dict) -> None:
-        ns = message.get("namespace")
-        if self.subscriptions.get(ns) is None:
-            self._error("invalid", f"not subscribed to {ns!r}", namespace=ns if isinstance(ns, str) else None)
+        about = {"service": message["service"]} if "service" in message else {"namespace": message.get("namespace")}
+        name = next(iter(about.values()))
+        topic = SERVICE_TOPIC + name if "service" in about and isinstance(name, str) else name
+        if not isinstance(topic, str) or self.subscriptions.get(topic) is None:
+            self._error("invalid", f"not subscribed to {name!r}")
             return
-        self._end(ns)
-        self._say({"type": "unsubscribed", "namespace": ns})
+        self._end(topic)
+        self._say({"type": "unsubscribed", **about})
+
+    async def _on_keepalive(self, message: dict) -> None:
+        """Renew a registered instance's lease (``service.registry``)."""
+        service, instance_id = message.get("service"), message.get("id")
+        try:
+            renewed = await self.service.keepalive_instance(self.principal, service, instance_id, message.get("lease"))
+        except ServiceError as error:
+            self._error(error.code, error.message, service=service, id=instance_id)
+            return
+        self._say({"type": "keepalive", **renewed})
 
     async def _on_ack(self, message: dict) -> None:
         ns, revision = message.get("namespace"), message.get("revision")
