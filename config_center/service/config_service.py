@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import audit, delivery, diffs, items, namespaces, registry, releases, tokens, transfer, users
+from . import audit, canary, delivery, diffs, items, namespaces, registry, releases, tokens, transfer, users
 from .delivery import DeliveryTracker
 from .prefix_subscription import check_since
 from .subscriptions import ChangeRenderer, LiveSubscription, check_item_filter
@@ -72,10 +72,12 @@ class ConfigService:
         p.require(READ, ns)
         return await items.live_config(self.ctx, ns, reveal=p.allowed(REVEAL, ns))
 
-    async def subscribe(self, p: Principal, ns: Any, *, since: Any = None, items: Any = None) -> LiveSubscription:
-        """A started subscription to ``ns``'s live config (``subscriptions``)."""
+    async def subscribe(self, p: Principal, ns: Any, *, since: Any = None, items: Any = None,
+                        instance: dict | None = None) -> LiveSubscription:
+        """A started subscription to ``ns``'s live config (``subscriptions``);
+        ``instance`` (checked by ``delivery.check_instance``) for canaries."""
         subscription = LiveSubscription(self.ctx, self.change_renderer, ns, since=check_since(since),
-                                        items=check_item_filter(items), reveal=False)
+                                        items=check_item_filter(items), reveal=False, instance=instance)
         p.require(READ, subscription.namespace)
         subscription.reveal = p.allowed(REVEAL, subscription.namespace)
         await subscription.start()
@@ -134,6 +136,26 @@ class ConfigService:
     async def publish(self, p: Principal, ns: str, *, comment: Any = "", revision: Any = None) -> dict:
         p.require(PUBLISH, ns)
         return await releases.publish(self.ctx, p.actor, ns, comment=comment, base_revision=revision)
+
+    async def start_canary(self, p: Principal, ns: str, *, labels: Any = None, percent: Any = None,
+                           comment: Any = "", revision: Any = None) -> dict:
+        p.require(PUBLISH, ns)
+        return await canary.start(self.ctx, p.actor, ns, labels=labels, percent=percent, comment=comment,
+                                  base_revision=revision)
+
+    async def get_canary(self, p: Principal, ns: str) -> dict:
+        p.require(READ, ns)
+        await namespaces.get(self.ctx, ns)
+        running = await canary.current(self.ctx, ns)
+        return {"running": running is not None, **({"canary": running} if running else {})}
+
+    async def promote_canary(self, p: Principal, ns: str, *, comment: Any = "", revision: Any = None) -> dict:
+        p.require(PUBLISH, ns)
+        return await canary.promote(self.ctx, p.actor, ns, comment=comment, base_revision=revision)
+
+    async def abandon_canary(self, p: Principal, ns: str, *, comment: Any = "", revision: Any = None) -> dict:
+        p.require(PUBLISH, ns)
+        return await canary.abandon(self.ctx, p.actor, ns, comment=comment, base_revision=revision)
 
     async def rollback(self, p: Principal, ns: str, to_release: Any, *, comment: Any = "",
                        revision: Any = None) -> dict:

@@ -301,6 +301,11 @@ async def live_config_at(ctx: ServiceContext, ns: str, *, reveal: bool = False) 
         raise NotFoundError(f"namespace {ns!r} does not exist")
     head_kv = await records.get(ctx.client, keys.head(ns), revision=at, serializable=True)
     head = records.decode(head_kv.value) if head_kv else {"release_seq": 0}
+    canary_kv = await records.get(ctx.client, keys.canary(ns), revision=at, serializable=True)
+    if canary_kv is not None:
+        # The head counts the canary's release; the live items are the ones
+        # it started from.
+        head["release_seq"] = records.decode(canary_kv.value)["base_release"]
     live = {keys.name_after(prefix, kv.key): (records.decode(kv.value), kv.mod_revision) for kv in kvs}
     texts = await contents(ctx, ns, {name: item for name, (item, _) in live.items()}, reveal=reveal)
     return {"namespace": ns, "revision": head_kv.mod_revision if head_kv else 0, "release": head["release_seq"],

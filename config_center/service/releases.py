@@ -28,13 +28,13 @@ from .items import DELETE, contents, drafts, live_items
 logger = logging.getLogger(__name__)
 
 
-def _release_items(live: dict[str, dict]) -> dict[str, dict]:
+def release_items(live: dict[str, dict]) -> dict[str, dict]:
     return {name: {"format": item["format"], "blob": item["blob"], "size": item["size"],
                    "secret": bool(item.get("secret"))}
             for name, item in sorted(live.items())}
 
 
-async def _check_schema(ctx: ServiceContext, ns: str, record: dict, items: dict[str, dict]) -> None:
+async def check_schema(ctx: ServiceContext, ns: str, record: dict, items: dict[str, dict]) -> None:
     if not record.get("schema"):
         return
     structured = {name: item for name, item in items.items() if item["format"] in formats.STRUCTURED}
@@ -52,15 +52,24 @@ async def _check_schema(ctx: ServiceContext, ns: str, record: dict, items: dict[
         )
 
 
-def _comment(comment: Any) -> str:
+def check_comment(comment: Any) -> str:
     if not isinstance(comment, str) or len(comment) > 2000:
         raise InvalidError("comment must be a string of at most 2000 characters")
     return comment
 
 
+async def refuse_while_canary_runs(ctx: ServiceContext, ns: str, what: str) -> None:
+    """No release but the canary's promotion while a canary runs: what
+    promoting makes live must be what the canary instances ran."""
+    running = await records.get(ctx.client, keys.canary(ns))
+    if running is not None:
+        seq = records.decode(running.value)["seq"]
+        raise InvalidError(f"canary release {seq} of {ns!r} is running: promote or abandon it before {what}")
+
+
 async def publish(ctx: ServiceContext, actor: Actor, ns: str, *, comment: Any = "", base_revision: Any = None) -> dict:
     """Apply every draft of ``ns`` at once and record the release."""
-    comment = _comment(comment)
+    comment = check_comment(comment)
     retention: dict = {}
 
     async def plan(head: Head) -> Plan:
@@ -68,6 +77,7 @@ async def publish(ctx: ServiceContext, actor: Actor, ns: str, *, comment: Any = 
         retention.update(record["retention"])
         drafted = await drafts(ctx, ns)
         namespaces.check_base(head, base_revision, "a publish", {"drafts": sorted(drafted)})
+        await refuse_while_canary_runs(ctx, ns, "publishing")
         if not drafted:
             raise InvalidError(f"namespace {ns!r} has no drafts to publish")
         if record.get("four_eyes") and any(d["author"] == actor.name for d in drafted.values()):
@@ -92,9 +102,9 @@ async def publish(ctx: ServiceContext, actor: Actor, ns: str, *, comment: Any = 
                     "secret": bool(draft.get("secret")), "release": seq, "updated_at": now, "updated_by": draft["author"], "published_by": actor.name}
             new_live[name] = item
             ops.append(records.put(keys.item(ns, name), item))
-        await _check_schema(ctx, ns, record, new_live)
+        await check_schema(ctx, ns, record, new_live)
         release = {"seq": seq, "kind": "publish", "author": actor.name, "time": now, "comment": comment,
-                   "changes": changes, "items": _release_items(new_live)}
+                   "changes": changes, "items": release_items(new_live)}
         ops += [records.delete_prefix(keys.drafts(ns)), records.put(keys.release(ns, seq), release)]
         return Plan("release.publish", ns, ops=ops, comment=comment, details={"seq": seq, "changes": changes},
                     release_seq=seq, result=release)
@@ -110,7 +120,7 @@ async def rollback(ctx: ServiceContext, actor: Actor, ns: str, to_seq: Any, *, c
                    base_revision: Any = None) -> dict:
     """A new release whose items equal release ``to_seq``'s. Drafts stay as
     they are; ``drafts_pending`` says how many there are."""
-    comment = _comment(comment)
+    comment = check_comment(comment)
     if not isinstance(to_seq, int) or isinstance(to_seq, bool) or to_seq < 1:
         raise InvalidError("the release to roll back to must be a release number (1 or more)")
     retention: dict = {}
@@ -119,12 +129,13 @@ async def rollback(ctx: ServiceContext, actor: Actor, ns: str, to_seq: Any, *, c
         record, head = await namespaces.load(ctx, ns, head)
         retention.update(record["retention"])
         namespaces.check_base(head, base_revision, "a rollback")
+        await refuse_while_canary_runs(ctx, ns, "rolling back")
         target_kv = await records.get(ctx.client, keys.release(ns, to_seq))
         if target_kv is None:
             raise NotFoundError(f"release {to_seq} of {ns!r} does not exist (never made, or pruned)")
         target = records.decode(target_kv.value)["items"]
         live = await live_items(ctx, ns)
-        if _release_items(live) == target:
+        if release_items(live) == target:
             raise InvalidError(f"the live config of {ns!r} already equals release {to_seq}")
         seq = head.release_seq + 1
         now = ctx.now()
@@ -135,7 +146,7 @@ async def rollback(ctx: ServiceContext, actor: Actor, ns: str, to_seq: Any, *, c
             changes[name] = "deleted"
         for name, wanted in target.items():
             current = live.get(name)
-            if current and _release_items({name: current})[name] == wanted:
+            if current and release_items({name: current})[name] == wanted:
                 continue
             changes[name] = "modified" if current else "added"
             ops.append(records.put(keys.item(ns, name), {

@@ -45,8 +45,9 @@ from config_center.store import keys, records
 from . import items as items_module
 from .context import ServiceContext
 from .errors import InvalidError, NotFoundError
+from .canary import selects
 from .names import check_item, check_namespace
-from .prefix_subscription import Delivery, PrefixSubscription, by_revision, dumps
+from .prefix_subscription import RESYNC, Delivery, PrefixSubscription, by_revision, dumps
 
 CHANGE = "change"
 DELETED = "deleted"
@@ -68,6 +69,9 @@ class _Change:
     items: dict[str, dict]
     deleted: tuple[str, ...]
     published_at: str | None = None  # the release's time (RFC 3339), when known
+    # name -> what the item is (format, blob, secret) for each item put: a
+    # subscription keeps the set it serves to work out a canary's changes
+    refs: dict = field(default_factory=dict, compare=False)
     # JSON bodies by item filter (None: every item), made by the first
     # subscriber with that filter and reused by the others.
     bodies: dict = field(default_factory=dict, compare=False)
@@ -128,7 +132,7 @@ class ChangeRenderer:
                            "secret": bool(item.get("secret"))} for name, item in puts.items()}
         record = await self._release_record(ns, release)
         return _Change(revision, release, record.get("kind", "publish"), rendered, tuple(sorted(deleted)),
-                       record.get("time"))
+                       record.get("time"), refs={name: item_ref(item) for name, item in puts.items()})
 
     async def _read_at(self, key: bytes, revision: int):
         try:
@@ -150,6 +154,11 @@ class ChangeRenderer:
         return records.decode(record.value) if record is not None else {}
 
 
+def item_ref(item: dict) -> tuple:
+    """What makes two versions of an item the same for an application."""
+    return item["format"], item["blob"], bool(item.get("secret"))
+
+
 def _change_size(change: _Change) -> int:
     return 256 + sum(len(item["content"]) + 64 for item in change.items.values())
 
@@ -163,17 +172,27 @@ def check_item_filter(value: Any) -> frozenset[str] | None:
 
 
 class LiveSubscription(PrefixSubscription):
-    """One namespace's live config for one application (module docstring)."""
+    """One namespace's live config for one application (module docstring).
+
+    ``instance`` (id and labels, as delivery tracking checked them) decides
+    whether a running canary release serves it (``canary``): if so it gets
+    the canary's items instead of the live ones, from the moment the canary
+    starts until it is promoted (then it gets the new release) or abandoned
+    (then the live items again). Such moves are worked out for each
+    subscription from the item set it was last sent (``_view``)."""
 
     topic_field = "namespace"
 
     def __init__(self, ctx: ServiceContext, renderer: ChangeRenderer, ns: str, *, reveal: bool,
-                 items: frozenset[str] | None = None, since: int | None = None) -> None:
+                 items: frozenset[str] | None = None, since: int | None = None, instance: dict | None = None) -> None:
         super().__init__(ctx, check_namespace(ns), keys.live(ns), since=since)
         self.renderer = renderer
         self.namespace = ns
         self.reveal = reveal
         self.items = items
+        self.instance = instance or {}
+        self._view: dict[str, tuple] | None = None  # name -> item_ref of what it was last sent; None: unknown
+        self.canary_release: int | None = None  # the canary release it is on, if any
 
     async def _check_exists(self) -> int:
         response = await self.ctx.client.range(RangeRequest(key=keys.namespace(self.namespace)))
@@ -184,10 +203,23 @@ class LiveSubscription(PrefixSubscription):
     async def _snapshot(self, kind: str) -> Delivery:
         config, at = await items_module.live_config_at(self.ctx, self.namespace, reveal=self.reveal)
         self._watch_from(at + 1)
-        shown = self._filtered(config["items"])
-        body = dumps({"type": kind, "namespace": self.namespace, "revision": at, "release": config["release"],
-                      "items": shown})
-        return Delivery(kind, self.namespace, at, body, config["release"])
+        canary_kv = await records.get(self.ctx.client, keys.canary(self.namespace), revision=at, serializable=True)
+        canary = records.decode(canary_kv.value) if canary_kv is not None else None
+        release = config["release"]
+        if canary is not None and selects(canary["selector"], self.namespace, self.instance):
+            texts = await items_module.contents(self.ctx, self.namespace, canary["items"], reveal=self.reveal)
+            shown = {name: {"format": ref["format"], "content": texts[name], "revision": canary_kv.mod_revision,
+                            "secret": bool(ref["secret"])} for name, ref in canary["items"].items()}
+            self._view = {name: item_ref(ref) for name, ref in canary["items"].items()}
+            self.canary_release = release = canary["seq"]
+        else:
+            shown = config["items"]
+            live = await items_module.live_items(self.ctx, self.namespace, revision=at)
+            self._view = {name: item_ref(item) for name, item in live.items()}
+            self.canary_release = None
+        body = dumps({"type": kind, "namespace": self.namespace, "revision": at, "release": release,
+                      "canary": self.canary_release is not None, "items": self._filtered(shown)})
+        return Delivery(kind, self.namespace, at, body, release)
 
     def _filtered(self, shown: dict[str, dict]) -> dict[str, dict]:
         if self.items is None:
@@ -195,13 +227,70 @@ class LiveSubscription(PrefixSubscription):
         return {name: item for name, item in shown.items() if name in self.items}
 
     async def _queue_changes(self, events) -> None:
+        canary_key = keys.canary(self.namespace)
         for revision, group in by_revision(events):
-            change = await self.renderer.change(self.namespace, revision, group, reveal=self.reveal)
-            delivery = self._delivery(change)
+            canary_event = next((e for e in group if e.kv.key == canary_key), None)
+            if canary_event is not None or self.canary_release is not None:
+                try:
+                    delivery = await self._canary_move(revision, group, canary_event)
+                except CompactedError:
+                    delivery = await self._snapshot(RESYNC)
+                    self._queue.append(delivery)
+                    return
+            else:
+                change = await self.renderer.change(self.namespace, revision, group, reveal=self.reveal)
+                delivery = self._delivery(change)
+                if self._view is not None and change.kind != DELETED:
+                    self._view.update(change.refs)
+                    for name in change.deleted:
+                        self._view.pop(name, None)
             if delivery is not None:
                 self._queue.append(delivery)
                 if delivery.final:
                     return
+
+    async def _canary_move(self, revision: int, group: list, canary_event) -> Delivery | None:
+        """The message for a revision that starts, promotes or abandons a
+        canary, or any revision while this subscription is on one."""
+        ns = self.namespace
+        if canary_event is None:
+            return None  # the live items cannot change under a running canary (releases.publish)
+        canary = records.decode(canary_event.kv.value) if canary_event.type is not EventType.DELETE else None
+        if canary is not None and selects(canary["selector"], ns, self.instance):
+            target = canary["items"]
+            target_view = {name: item_ref(ref) for name, ref in target.items()}
+            release, kind, on_canary, item_revision = canary["seq"], "canary", canary["seq"], revision
+        elif canary is not None and self.canary_release is None:
+            return None  # a canary that does not serve this instance
+        else:
+            if not await self.renderer._namespace_exists_at(ns, revision):
+                return self._end_after(Delivery(DELETED, ns, revision, dumps(
+                    {"type": DELETED, "namespace": ns, "revision": revision}), final=True))
+            live = await items_module.live_items(self.ctx, ns, revision=revision)
+            target = live
+            target_view = {name: item_ref(item) for name, item in live.items()}
+            promoted = any(e.kv.key != canary_event.kv.key for e in group)
+            release = await self.renderer._release_at(ns, revision)
+            kind = "publish" if promoted else "canary_abandoned"
+            on_canary, item_revision = None, None
+        view = self._view or {}
+        changed = {name: target[name] for name, ref in target_view.items() if view.get(name) != ref}
+        deleted = sorted(name for name in view if name not in target_view)
+        texts = await items_module.contents(self.ctx, ns, changed, reveal=self.reveal)
+        shown = {name: {"format": ref["format"], "content": texts[name],
+                        "revision": item_revision or ref.get("revision", revision), "secret": bool(ref.get("secret"))}
+                 for name, ref in changed.items()}
+        moved = on_canary != self.canary_release
+        self._view, self.canary_release = target_view, on_canary
+        shown = self._filtered(shown)
+        deleted = [name for name in deleted if self.items is None or name in self.items]
+        if not shown and not deleted and not moved and kind != "publish":
+            return None
+        record = await self.renderer._release_record(ns, release)
+        return Delivery(CHANGE, ns, revision, dumps({
+            "type": CHANGE, "namespace": ns, "revision": revision, "release": release, "kind": kind,
+            "canary": on_canary is not None, "published_at": record.get("time"), "items": shown, "deleted": deleted,
+        }), release, record.get("time"))
 
     def _delivery(self, change: _Change) -> Delivery | None:
         if change.kind == DELETED:
@@ -214,8 +303,8 @@ class LiveSubscription(PrefixSubscription):
             deleted = [name for name in change.deleted if self.items is None or name in self.items]
             body = "" if not shown and not deleted else dumps({
                 "type": CHANGE, "namespace": self.namespace, "revision": change.revision,
-                "release": change.release, "kind": change.kind, "published_at": change.published_at,
-                "items": shown, "deleted": deleted,
+                "release": change.release, "kind": change.kind, "canary": False,
+                "published_at": change.published_at, "items": shown, "deleted": deleted,
             })
             if len(change.bodies) < MAX_BODIES_PER_CHANGE:
                 change.bodies[self.items] = body

@@ -183,7 +183,8 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
             self._error("invalid", "subscribe needs a namespace (or a service)")
             return
         await self._start(ns, lambda: self.service.subscribe(self.principal, ns, since=message.get("since"),
-                                                              items=message.get("items")), namespace=ns)
+                                                              items=message.get("items"),
+                                                              instance=self.tracking.instance), namespace=ns)
 
     async def _start(self, topic: str, subscribe, **about) -> None:
         """Start the subscription ``subscribe()`` makes, under ``topic``."""

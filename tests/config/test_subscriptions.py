@@ -189,3 +189,79 @@ def test_one_render_per_change_however_many_subscribers(tmp_path):
             sub.close()
 
     run(tmp_path, body)
+
+
+def test_a_canary_reaches_only_the_selected_instances_until_promoted_or_abandoned(tmp_path):
+    async def body(service, store):
+        ns = "shop/prod"
+        await service.create_namespace(ROOT, ns, {})
+        first = await change(service, ns, "a.yaml", "a: 1\n")
+        zone_a = await service.subscribe(ROOT, ns, instance={"id": "i-a", "labels": {"zone": "a"}})
+        zone_b = await service.subscribe(ROOT, ns, instance={"id": "i-b", "labels": {"zone": "b"}})
+        for sub in (zone_a, zone_b):
+            assert (await take(sub))[1]["release"] == first["seq"]
+
+        async def draft_both(text):
+            listing = {i["name"]: i for i in await service.list_items(ROOT, ns)}
+            await service.save_draft(ROOT, ns, "a.yaml", text, revision=listing["a.yaml"]["revision"])
+            await service.save_draft(ROOT, ns, "b.yaml", "b: 1\n",
+                                     revision=listing["b.yaml"]["revision"] if "b.yaml" in listing else 0)
+
+        async def revision():
+            return (await service.get_namespace(ROOT, ns))["revision"]
+
+        await draft_both("a: 2\n")
+        canary = await service.start_canary(ROOT, ns, labels={"zone": "a"}, comment="try", revision=await revision())
+        assert canary["kind"] == "canary" and canary["seq"] == first["seq"] + 1
+        _, moved = await take(zone_a)
+        assert (moved["kind"], moved["canary"], moved["release"]) == ("canary", True, canary["seq"])
+        assert {n: i["content"] for n, i in moved["items"].items()} == {"a.yaml": "a: 2\n", "b.yaml": "b: 1\n"}
+        assert zone_b.request_progress()
+        assert (await take(zone_b))[1]["type"] == "progress", "the canary is not for zone b"
+        late = await service.subscribe(ROOT, ns, instance={"id": "i-a2", "labels": {"zone": "a"}})
+        _, snapshot = await take(late)
+        assert snapshot["canary"] is True and snapshot["items"]["a.yaml"]["content"] == "a: 2\n"
+        with pytest.raises(InvalidError, match="canary release .* is running"):
+            await change(service, ns, "c.yaml", "c: 1\n")
+        assert (await service.get_canary(ROOT, ns))["canary"]["seq"] == canary["seq"]
+
+        assert (await service.live_config(ROOT, ns))["release"] == first["seq"], "the canary is not live"
+        abandoned = await service.abandon_canary(ROOT, ns, comment="no", revision=await revision())
+        assert abandoned["abandoned"] == canary["seq"] and abandoned["seq"] == canary["seq"] + 1
+        _, back = await take(zone_a)
+        assert (back["kind"], back["canary"], back["release"]) == ("canary_abandoned", False, abandoned["seq"])
+        assert back["items"]["a.yaml"]["content"] == "a: 1\n" and back["deleted"] == ["b.yaml"]
+        assert (await service.get_canary(ROOT, ns)) == {"running": False}
+
+        await draft_both("a: 3\n")
+        second = await service.start_canary(ROOT, ns, labels={"zone": "a"}, revision=await revision())
+        assert (await take(zone_a))[1]["release"] == second["seq"]
+        promoted = await service.promote_canary(ROOT, ns, comment="good", revision=await revision())
+        assert promoted["promoted_from"] == second["seq"] and promoted["kind"] == "publish"
+        _, on_a = await take(zone_a)
+        assert (on_a["kind"], on_a["canary"], on_a["release"], on_a["items"]) == ("publish", False, promoted["seq"], {})
+        _, on_b = await take(zone_b)
+        assert on_b["release"] == promoted["seq"] and on_b["items"]["a.yaml"]["content"] == "a: 3\n"
+        # c.yaml was drafted while the first canary ran (its publish was refused)
+        assert set(on_b["items"]) == {"a.yaml", "b.yaml", "c.yaml"}
+        # Everyone is on the live release again: a publish reaches both.
+        after = await change(service, ns, "a.yaml", "a: 4\n")
+        for sub in (zone_a, zone_b):
+            assert (await take(sub))[1]["release"] == after["seq"]
+        for sub in (zone_a, zone_b, late):
+            sub.close()
+
+    run(tmp_path, body)
+
+
+def test_canary_selectors():
+    from config_center.service.canary import check_selector, selects
+
+    assert selects({"labels": {"zone": "a"}}, "ns", {"id": "x", "labels": {"zone": "a", "tier": "web"}})
+    assert not selects({"labels": {"zone": "a"}}, "ns", {"id": "x", "labels": {}})
+    chosen = [selects({"percent": 30}, "ns", {"id": f"i-{n}"}) for n in range(2000)]
+    assert 500 < sum(chosen) < 700, "about 30% of instances"
+    assert chosen == [selects({"percent": 30}, "ns", {"id": f"i-{n}"}) for n in range(2000)], "stable"
+    for labels, percent in [(None, None), ({}, None), (None, 0), (None, 101), ({"zone": 1}, None), (None, True)]:
+        with pytest.raises(InvalidError):
+            check_selector(labels, percent)

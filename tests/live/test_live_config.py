@@ -289,3 +289,65 @@ def test_delivery_tracking_shows_instances_and_release_adoption(tmp_path):
                 await asyncio.sleep(0.2)
 
         run(body())
+
+
+def test_a_canary_by_percentage_over_rest_with_its_adoption_tracked(tmp_path):
+    with live_node(tmp_path / "data") as node:
+        node.namespace("shop/prod")
+        node.publish("shop/prod", "app.yaml", "v: 1\n")
+        token = node.token("shop/*", "read")
+
+        async def instance(n: int, results: dict, ready: asyncio.Event):
+            async with await subscriber(node.ws_url, token) as ws:
+                await ws.send(json.dumps({"type": "hello", "instance": {"id": f"pod-{n}", "labels": {}}}))
+                await receive(ws)
+                await ws.send(json.dumps({"type": "subscribe", "namespace": "shop/prod"}))
+                await receive_until(ws, "snapshot")
+                ready.set()
+                while True:
+                    message = await receive_until(ws, "change", timeout=30)
+                    await ws.send(json.dumps({"type": "ack", "namespace": "shop/prod", "revision": message["revision"]}))
+                    results.setdefault(n, []).append((message["kind"], message["items"].get("app.yaml", {}).get("content")))
+
+        async def body():
+            results: dict[int, list] = {}
+            readies = [asyncio.Event() for _ in range(10)]
+            tasks = [asyncio.create_task(instance(n, results, readies[n])) for n in range(10)]
+            for ready in readies:
+                await asyncio.wait_for(ready.wait(), 10)
+            item_path = "/api/v1/namespaces/shop/prod/-/items/app.yaml"
+            item = (await asyncio.to_thread(node.admin, "GET", item_path))[1]
+            status, saved = await asyncio.to_thread(node.admin, "PUT", item_path,
+                                                    {"content": "v: 2\n", "revision": item["revision"]})
+            assert status == 200, saved
+            revision = (await asyncio.to_thread(node.admin, "GET", "/api/v1/namespaces/shop/prod"))[1]["revision"]
+            assert (await asyncio.to_thread(node.admin, "POST", "/api/v1/namespaces/shop/prod/-/canary",
+                                            {"revision": revision}))[0] == 400, "a selector is required"
+            status, canary = await asyncio.to_thread(node.admin, "POST", "/api/v1/namespaces/shop/prod/-/canary",
+                                                     {"percent": 50, "comment": "half", "revision": revision})
+            assert status == 201 and canary["kind"] == "canary", canary
+            deadline = asyncio.get_running_loop().time() + 10
+            while True:
+                report = (await asyncio.to_thread(node.admin, "GET", "/api/v1/namespaces/shop/prod/-/delivery"))[1]
+                stats = {r["release"]: r for r in report["releases"]}.get(canary["seq"])
+                if stats and stats["applied"] == len(results):
+                    break
+                assert asyncio.get_running_loop().time() < deadline, report
+                await asyncio.sleep(0.2)
+            on_canary = set(results)
+            assert 0 < len(on_canary) < 10, "some instances, not all"
+            assert all(results[n] == [("canary", "v: 2\n")] for n in on_canary)
+            assert report["instances_by_release"][str(canary["seq"])] == len(on_canary)
+            revision = (await asyncio.to_thread(node.admin, "GET", "/api/v1/namespaces/shop/prod"))[1]["revision"]
+            status, promoted = await asyncio.to_thread(node.admin, "POST", "/api/v1/namespaces/shop/prod/-/canary/promote",
+                                                       {"comment": "all", "revision": revision})
+            assert status == 201 and promoted["promoted_from"] == canary["seq"]
+            while len([n for n in results if results[n][-1][0] == "publish"]) < 10:
+                assert asyncio.get_running_loop().time() < deadline + 10, results
+                await asyncio.sleep(0.1)
+            assert all(results[n][-1] == ("publish", None if n in on_canary else "v: 2\n") for n in range(10))
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        run(body())
