@@ -8,7 +8,8 @@
   the lean hot path applications and pipelines use
   (``config_center.api.fast_routes``);
 - every other HTTP request: Django;
-- websockets: Channels.
+- websockets: ``/ws/v1/watch``, the store's own watch API, to the gateway
+  (``consensus.gateway.watch_socket``); the rest to Channels.
 
 ``get_asgi_application()`` runs first: it sets Django up, so the consumer modules
 imported by the routing can safely import models and settings.
@@ -29,6 +30,7 @@ from config_center.api.fast_routes import FastRoutes  # noqa: E402
 from config_center.routing import websocket_urlpatterns  # noqa: E402
 from config_center.ws.origin import browser_origin_validator  # noqa: E402
 from consensus.gateway import GatewayApp  # noqa: E402
+from consensus.gateway.watch_socket import PATH as WATCH_SOCKET_PATH  # noqa: E402
 from consensus.gateway_binding import LocalAuthorizer, local_extra_routes  # noqa: E402
 from consensus.member import local_store  # noqa: E402
 
@@ -55,5 +57,7 @@ async def application(scope, receive, send):
     and Channels."""
     if scope["type"] == "http" and scope["path"].startswith(GATEWAY_PREFIX):
         await store_gateway(scope, receive, send)
+    elif scope["type"] == "websocket" and scope["path"] == WATCH_SOCKET_PATH:
+        await store_gateway.serve_watch_socket(scope, receive, send)
     else:
         await django_application(scope, receive, send)

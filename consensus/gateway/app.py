@@ -73,6 +73,7 @@ from .errors import (
 from .handlers import HASHKV_PATH, STATUS_PATH, UNARY_HANDLERS, stamp, status_json
 from .keepalive_stream import serve_keepalive
 from .snapshot_route import SNAPSHOT_PATH, serve_snapshot
+from .watch_socket import serve_watch_socket
 from .watch_stream import serve_watch
 
 logger = logging.getLogger(__name__)
@@ -260,6 +261,11 @@ class GatewayApp:
         await respond(send, 200, payload, [*JSON_OK, (WATCHERS_HEADER, watchers)])
 
     # -- streams ---------------------------------------------------------------------
+
+    async def serve_watch_socket(self, scope: dict, receive, send) -> None:
+        """``/ws/v1/watch`` (``watch_socket``), with this gateway's store and access checks."""
+        await serve_watch_socket(scope, receive, send, store_provider=self.store_provider,
+                                 authorizer=self.authorizer, timeout=self.request_timeout)
 
     async def _serve_watch(self, scope: dict, receive, send) -> None:
         await self._serve_stream(scope, receive, send, serve_watch)

@@ -108,8 +108,23 @@ async def serve_watch(
     except StoreNotRunningError as error:
         await _respond_error(send, error)
         return
-    session = WatchSession(store, authorizer, token, send, timeout)
-    await session.run(itertools.chain((first,) if first is not None else (), requests), receive)
+    started = False
+
+    async def emit(item: dict) -> None:
+        nonlocal started
+        if not started:
+            started = True
+            await send({"type": "http.response.start", "status": 200, "headers": _JSON_OK})
+        await send({"type": "http.response.body", "body": dumps(item) + b"\n", "more_body": True})
+
+    session = WatchSession(store, authorizer, token, emit, timeout)
+    await session.run(_each(itertools.chain((first,) if first is not None else (), requests)),
+                      _until_disconnect(receive))
+
+
+async def _each(requests):
+    for request in requests:
+        yield request
 
 
 async def _respond_error(send, error) -> None:
@@ -120,13 +135,16 @@ async def _respond_error(send, error) -> None:
 
 
 class WatchSession:
-    """The watches of one ``/v3/watch`` stream (module docstring)."""
+    """The watches of one stream (module docstring), whatever carries it:
+    ``emit`` writes one ``{"result": WatchResponse}`` item to the client
+    (a chunk of ``/v3/watch``, a frame of ``/ws/v1/watch``)."""
 
-    def __init__(self, store: Any, authorizer: Authorizer, token: str | None, send, timeout: float) -> None:
+    def __init__(self, store: Any, authorizer: Authorizer, token: str | None,
+                 emit: Callable[[dict], Awaitable[None]], timeout: float) -> None:
         self.store = store
         self.authorizer = authorizer
         self.token = token
-        self.send = send
+        self.emit_item = emit
         self.timeout = timeout
         self.watches: dict[int, Watcher] = {}  # the stream's watch ID -> the hub's watcher
         self._next_id = 0
@@ -134,14 +152,14 @@ class WatchSession:
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_RESPONSES)
         self._holding = 0  # pumps holding a response they could not queue yet
         self._progress_due = 0
-        self._started = False
 
-    async def run(self, requests, receive) -> None:
-        """Handle ``requests`` in order, write responses until the client
-        disconnects, then cancel every watch of the stream in the hub."""
+    async def run(self, requests, client_gone: Awaitable[None]) -> None:
+        """Handle ``requests`` (an async iterator) in order, write responses
+        until ``client_gone`` completes, then cancel every watch of the
+        stream in the hub."""
         writer = asyncio.create_task(self._write(), name="watch-stream-writer")
         handler = asyncio.create_task(self._handle_all(requests), name="watch-stream-requests")
-        gone = asyncio.create_task(_until_disconnect(receive), name="watch-stream-disconnect")
+        gone = asyncio.ensure_future(client_gone)
         try:
             done, _ = await asyncio.wait({writer, gone}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -159,7 +177,7 @@ class WatchSession:
     # -- requests ------------------------------------------------------------------------
 
     async def _handle_all(self, requests) -> None:
-        for request in requests:
+        async for request in requests:
             try:
                 await self._handle(request)
             except Exception as exc:  # a bug: logged, and the stream goes on with the next request
@@ -264,11 +282,7 @@ class WatchSession:
         )
 
     async def _emit(self, response: WatchResponse) -> None:
-        if not self._started:
-            self._started = True
-            await self.send({"type": "http.response.start", "status": 200, "headers": _JSON_OK})
-        line = dumps(stream_item(response)) + b"\n"
-        await self.send({"type": "http.response.body", "body": line, "more_body": True})
+        await self.emit_item(stream_item(response))
 
 
 def _renumber(response: WatchResponse, local_id: int) -> WatchResponse:
