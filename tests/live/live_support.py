@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -83,3 +84,21 @@ async def receive_until(ws, kind: str, timeout: float = 10.0) -> dict:
         if message["type"] == kind:
             return message
         assert message["type"] in ("progress", "status"), message
+
+
+def cluster_admin(cluster) -> Http:
+    """A logged-in admin session on whichever member of a
+    ``tests.faults.cluster.ProcessCluster`` wrote the first admin's password."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for member in cluster.members:
+            password_file = member.data_dir / "admin-password"
+            if password_file.exists():
+                admin = Http(f"http://127.0.0.1:{member.client_port}")
+                status, me = admin("POST", "/api/v1/auth/login",
+                                   {"username": "admin", "password": password_file.read_text().strip()})
+                assert status == 200, me
+                admin.csrf = me["csrf_token"]
+                return admin
+        time.sleep(0.2)
+    raise AssertionError("no member wrote the first admin's password")

@@ -14,7 +14,7 @@ import time
 from tests.config.test_api_on_a_node import Http
 from tests.faults.cluster import ProcessCluster
 
-from .live_support import live_node, receive, receive_until, subscriber
+from .live_support import cluster_admin, live_node, receive, receive_until, subscriber
 
 API = "/api/v1/services"
 
@@ -137,30 +137,12 @@ def test_an_instance_whose_process_is_killed_expires_after_its_ttl(tmp_path):
             keeper.wait()
 
 
-def _admin_of(cluster: ProcessCluster) -> Http:
-    """A logged-in admin session on whichever member wrote the first
-    admin's password."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        for member in cluster.members:
-            password_file = member.data_dir / "admin-password"
-            if password_file.exists():
-                admin = Http(f"http://127.0.0.1:{member.client_port}")
-                status, me = admin("POST", "/api/v1/auth/login",
-                                   {"username": "admin", "password": password_file.read_text().strip()})
-                assert status == 200, me
-                admin.csrf = me["csrf_token"]
-                return admin
-        time.sleep(0.2)
-    raise AssertionError("no member wrote the first admin's password")
-
-
 def test_registrations_kept_alive_survive_a_leader_failover(tmp_path):
     ttl = 4
     cluster = ProcessCluster(tmp_path, 3)
     try:
         cluster.start()
-        admin = _admin_of(cluster)
+        admin = cluster_admin(cluster)
         status, token = admin("POST", "/api/v1/tokens", {"name": "svc", "namespaces": "pay/*", "access": "write"})
         assert status == 201, token
         leader = cluster.wait_for_leader()
