@@ -346,6 +346,12 @@ class RaftNode:
         if rd.soft_state is not None and rd.soft_state.lead and rd.soft_state.lead != self._last_leader:
             self._last_leader = rd.soft_state.lead
             metrics.leader_changes.inc()
+            # Reads this follower passed to the previous leader may never be
+            # answered (it may be dead): ask the new one too. Any answer to
+            # a request made after the read began is a valid read point,
+            # and the first one resolves the read.
+            for context in list(self._reads):
+                self._inbox.put_nowait(("read", context))
         # 2. a follower or candidate sends only now that what its messages
         # promise (a vote, an acknowledged entry) is durable.
         if rd.messages and self.transport is not None and not leader_sends_first:

@@ -65,6 +65,14 @@ class SubscriptionEnded(Exception):
         self.resume_revision = resume_revision
 
 
+class SinceAheadError(InvalidError):
+    """``since`` is a revision this cluster never reached: the client's
+    state comes from another cluster (rebuilt, restored): subscribe again
+    without ``since``."""
+
+    code = "since_ahead"
+
+
 def dumps(message: dict) -> str:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 
@@ -105,7 +113,7 @@ class PrefixSubscription:
         # was never given out.
         at = await self._check_exists()
         if self.since > at:
-            raise InvalidError(
+            raise SinceAheadError(
                 f"since={self.since} is ahead of the store's revision {at}; resume from a revision this "
                 "cluster gave you"
             )

@@ -24,7 +24,8 @@ server -> client
     its leader; ``error`` (``code``, ``message``, and the ``namespace`` or
     ``service`` it concerns) for a refused message, which changes nothing.
 
-Close codes: 4001 not authenticated; 4008 slow consumer: messages waited
+Close codes: 4001 not authenticated; 1013 this member cannot check the
+token now (no leader; try another member); 4008 slow consumer: messages waited
 and the client took none for ``LIVE_STALL_SECONDS`` (the reason holds the
 revisions to resume from, ``outbox``); 1013 the node's service is not
 running yet; when the node stops, the server closes with 1012.
@@ -123,6 +124,10 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
         except NotAuthenticatedError as error:
             await self._close(UNAUTHENTICATED, error.message)
             return
+        except Exception as error:  # no leader, a timeout: this member cannot check the token now
+            logger.info("live connection refused for now: %s", error)
+            await self._close(TRY_AGAIN_LATER, "this member cannot check tokens right now; try another member")
+            return
         self.tracking = self.service.delivery.connect(None, user=self.principal.user, address=_address(self.scope))
         if self.instance is not None:
             self._describe(self.instance)
@@ -209,6 +214,8 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
         self.subscriptions[ns] = subscription
         if "namespace" in about:
             self.tracking.subscribed(ns)
+        if subscription.since is not None:
+            self.tasks.append(asyncio.create_task(self._bookmark_soon(subscription), name=f"live-bookmark-{ns}"))
         self.pumps[ns] = asyncio.create_task(self._pump(subscription), name=f"live-{ns}")
 
     async def _on_unsubscribe(self, message: dict) -> None:
@@ -234,7 +241,8 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
     async def _on_ack(self, message: dict) -> None:
         ns, revision = message.get("namespace"), message.get("revision")
         if self.subscriptions.get(ns) is None or not isinstance(revision, int) or isinstance(revision, bool):
-            self._error("invalid", "ack needs a subscribed namespace and the revision applied")
+            self._error("invalid", "ack needs a subscribed namespace and the revision applied",
+                        namespace=ns if isinstance(ns, str) else None)
             return
         self.tracking.acked(ns, revision)
 
@@ -270,6 +278,15 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
             if not self.closing:
                 self._error("internal", "the subscription failed on the server; resubscribe", namespace=ns)
                 self._end(ns, pumping=False)
+
+    async def _bookmark_soon(self, subscription: PrefixSubscription) -> None:
+        """A resumed subscription may have nothing to send for a long time:
+        a bookmark as soon as its watch has caught up tells the client the
+        resume worked (a watch that is still reading history takes none)."""
+        for _ in range(100):
+            if self.closing or subscription.request_progress():
+                return
+            await asyncio.sleep(0.05)
 
     async def _heartbeat(self) -> None:
         while True:

@@ -207,6 +207,31 @@ def test_a_slow_consumer_is_closed_with_its_resume_point_and_loses_nothing(tmp_p
         run(body())
 
 
+def test_a_quiet_resume_is_confirmed_at_once(tmp_path):
+    with live_node(tmp_path / "data") as node:  # heartbeats every 5 s
+        node.namespace("shop/prod")
+        node.namespace("shop/dev")
+        token = node.token("shop/*", "read")
+        release = node.publish("shop/prod", "app.yaml", "a: 1\n")
+        other = node.publish("shop/dev", "app.yaml", "b: 1\n")  # the store moves on
+
+        async def body():
+            async with await subscriber(node.ws_url, token) as ws:
+                await receive(ws)
+                started = asyncio.get_running_loop().time()
+                await ws.send(json.dumps({"type": "subscribe", "namespace": "shop/prod",
+                                          "since": release["revision"]}))
+                progress = await receive_until(ws, "progress", timeout=3)
+                assert progress["revision"] >= other["revision"]
+                assert asyncio.get_running_loop().time() - started < 2
+                await ws.send(json.dumps({"type": "subscribe", "namespace": "shop/dev",
+                                          "since": other["revision"] + 10_000}))
+                ahead = await receive(ws)
+                assert (ahead["type"], ahead["code"]) == ("error", "since_ahead")
+
+        run(body())
+
+
 def test_idle_subscribers_get_progress_with_the_revision(tmp_path):
     with live_node(tmp_path / "data", live_heartbeat=0.3) as node:
         node.namespace("shop/prod")
