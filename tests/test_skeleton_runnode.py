@@ -306,7 +306,7 @@ def test_failing_extra_task_stops_the_node_with_status_1(tmp_path):
 
 def test_websocket_handshakes_reach_channels(node):
     """The server speaks websockets and hands them to Channels; with no
-    consumer routed yet, Channels refuses the handshake (403), not the server."""
+    consumer on the path, Channels refuses the handshake (403), not the server."""
     import asyncio
 
     from websockets.asyncio.client import connect
