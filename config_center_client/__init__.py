@@ -21,20 +21,36 @@ config in ``cache_dir``, and acknowledges what it applied. ``client.stale``
 says the member it hears from has no leader (or there is none);
 ``client.from_cache`` that some namespace is still the cached copy.
 
+Service registry (a client needs no namespaces for it)::
+
+    client = ConfigClient(urls, token="cct_...").start()    # write access to payments/*
+    registration = client.register("payments/api", "10.0.0.5", 8080, ttl=10,
+                                   metadata={"version": "1.4.2"})
+    # renewed every ttl/3, registered again if its lease is lost,
+    # deregistered by client.close() (or registration.deregister())
+
+    api = other_client.discover("payments/api")             # waits for the first list
+    for instance in api.instances():
+        print(instance.id, instance.address, instance.port, instance.metadata)
+    api.on_change(lambda service, instances, revision: print(len(instances)))
+
 Depends on the standard library and ``websockets`` only (PyYAML, lazily,
 for yaml items read with the typed getters).
 """
 from .async_client import AsyncConfigClient
 from .backoff import Backoff
-from .errors import (AuthenticationError, ConfigClientError, ConfigValueError, ItemNotFound, ProtocolError,
-                     StartTimeout, SubscriptionError)
+from .errors import (AuthenticationError, ConfigClientError, ConfigValueError, ItemNotFound, NoMemberAvailable,
+                     ProtocolError, RegistrationError, RegistryError, StartTimeout, SubscriptionError)
 from .formats import parse_properties
 from .namespace_config import Item, NamespaceConfig
 from .protocol import SDK_VERSION as __version__
-from .sync_client import ConfigClient
+from .registration import Registration
+from .service_instances import Instance, ServiceInstances
+from .sync_client import ConfigClient, SyncRegistration
 
 __all__ = [
     "AsyncConfigClient", "AuthenticationError", "Backoff", "ConfigClient", "ConfigClientError", "ConfigValueError",
-    "Item", "ItemNotFound", "NamespaceConfig", "ProtocolError", "StartTimeout", "SubscriptionError",
+    "Instance", "Item", "ItemNotFound", "NamespaceConfig", "NoMemberAvailable", "ProtocolError", "Registration",
+    "RegistrationError", "RegistryError", "ServiceInstances", "StartTimeout", "SubscriptionError", "SyncRegistration",
     "__version__", "parse_properties",
 ]

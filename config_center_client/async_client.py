@@ -34,6 +34,13 @@ ready, network errors, a silent connection) fails over to the next member.
 
 ``stale`` is True while the client is not connected to a member that
 follows a leader: what it holds may be behind the cluster.
+
+Service registry: ``register`` keeps an instance of a service registered
+(``registration``: over REST, failed over across the members, renewed
+every ttl/3, registered again when its lease is lost, deregistered by
+``close``); ``discover`` keeps a live list of a service's instances
+(``service_instances``) over the same websocket, subscribed and resumed
+exactly like a namespace. A client may have no namespaces at all.
 """
 from __future__ import annotations
 
@@ -56,6 +63,9 @@ from .cache import ConfigCache
 from .errors import AuthenticationError, ProtocolError, StartTimeout, SubscriptionError
 from .namespace_config import CACHE, SERVER, NamespaceConfig, apply_change, apply_progress, apply_snapshot
 from .reader import ConfigReader
+from .registration import Registration, RenewalSchedule
+from .rest import RestClient
+from .service_instances import ServiceInstances
 
 logger = logging.getLogger("config_center_client")
 
@@ -66,6 +76,10 @@ DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # (a member that froze or a network that drops packets without a reset).
 SILENT_HEARTBEATS = 3
 MIN_SILENCE_SECONDS = 10.0
+# The server names the subscription in some errors about a service by its
+# internal topic, ``service:<name>``, under "namespace" (see the report of
+# the registry helpers); such an error is routed to the service.
+SERVICE_TOPIC = "service:"
 
 
 @dataclass
@@ -87,17 +101,21 @@ class _Session:
         self.end = _SessionEnd()
         self.heartbeat = 5.0
         self.active: set[str] = set()  # subscribed and not ended
+        self.active_services: set[str] = set()
         self.since_sent: dict[str, int | None] = {}
         self.retries: list[asyncio.Task] = []
 
 
 class AsyncConfigClient(ConfigReader):
     """Live config of ``namespaces`` from the members at ``urls`` (module
-    docstring), for asyncio code.
+    docstring), for asyncio code; and the service registry's helpers,
+    ``register`` and ``discover``.
 
     ``urls``: http(s) base URLs of members (``http://10.0.0.5:8000``), tried
     in order. ``token``: an API token (``cct_...``) that may read the
-    namespaces. ``cache_dir``: where the last good config is kept (none if
+    namespaces (and, for ``register``, write the services; for
+    ``discover``, read them). ``namespaces`` may be empty: a client that
+    only registers or discovers. ``cache_dir``: where the last good config is kept (none if
     None). ``instance_id`` / ``labels``: how this process shows up in
     delivery tracking (default id: ``<hostname>-<pid>``).
 
@@ -112,7 +130,7 @@ class AsyncConfigClient(ConfigReader):
     ``async with``). Reads never block and never do I/O.
     """
 
-    def __init__(self, urls: Sequence[str] | str, token: str, namespaces: Iterable[str],
+    def __init__(self, urls: Sequence[str] | str, token: str, namespaces: Iterable[str] = (),
                  cache_dir: str | os.PathLike | None = None, instance_id: str | None = None,
                  labels: dict[str, str] | None = None, *, backoff: Backoff | None = None,
                  resume_grace: float = 1.0, open_timeout: float = 10.0,
@@ -124,8 +142,8 @@ class AsyncConfigClient(ConfigReader):
         if not isinstance(token, str) or not token.strip():
             raise ValueError("token must be an API token (cct_...)")
         self.namespaces: tuple[str, ...] = tuple(dict.fromkeys(namespaces))
-        if not self.namespaces or not all(isinstance(ns, str) and ns for ns in self.namespaces):
-            raise ValueError("namespaces must name at least one namespace, e.g. ['payments/prod']")
+        if isinstance(namespaces, str) or not all(isinstance(ns, str) and ns for ns in self.namespaces):
+            raise ValueError("namespaces must be a list of namespace names, e.g. ['payments/prod']")
         if labels is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
             raise ValueError("labels must map strings to strings, e.g. {'zone': 'eu-1'}")
         self.urls: tuple[str, ...] = tuple(urls)
@@ -167,6 +185,9 @@ class AsyncConfigClient(ConfigReader):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
         self._stopped: asyncio.Event | None = None
+        self._rest = RestClient(self.urls, self._token)
+        self._registrations: list[Registration] = []
+        self._services: dict[str, ServiceInstances] = {}
 
     # -- state, for readers (any thread) ----------------------------------------------------
 
@@ -302,11 +323,16 @@ class AsyncConfigClient(ConfigReader):
         return sent is not None and self._loop.time() - sent >= self.resume_grace
 
     async def close(self) -> None:
-        """Stop: close the connection and the task. Reads keep answering
-        with the last content. Idempotent."""
+        """Stop: deregister every instance ``register`` keeps registered
+        (best effort, a few seconds at most: one no member could delete
+        expires with its TTL), then close the connection and the task.
+        Reads keep answering with the last content. Idempotent."""
         if self._closing:
             return
         self._closing = True
+        if self._registrations:
+            await asyncio.gather(*(registration.deregister(timeout=3.0) for registration in self._registrations),
+                                 return_exceptions=True)
         if self._stopped is not None:
             self._stopped.set()
         session = self._session
@@ -327,6 +353,89 @@ class AsyncConfigClient(ConfigReader):
     def _wake(self) -> None:
         if self._wakeup is not None:
             self._wakeup.set()
+
+    # -- service registry ----------------------------------------------------------------------
+
+    def _require_started(self, what: str) -> None:
+        if self._task is None or self._closing:
+            raise RuntimeError(f"{what}() needs a started client that is not closed: call start() first")
+
+    async def register(self, service: str, address: str, port: int = 0, *, instance_id: str | None = None,
+                       ttl: int = 10, metadata: dict[str, str] | None = None, health: str = "passing",
+                       timeout: float = 10.0) -> Registration:
+        """Register an instance of ``service`` (``payments/api``) at
+        ``address``:``port`` and keep it registered until ``close()`` or
+        its ``deregister()`` (``registration``: renewed every ``ttl / 3``
+        seconds over REST, registered again when its lease is lost).
+
+        ``instance_id``: letters, digits, ``.``, ``_``, ``-`` (default: this
+        client's instance id, ``<hostname>-<pid>``); ``ttl``: seconds from 2
+        to 3600 that the instance outlives its process; ``metadata``:
+        strings for discoverers; ``health``: passing, warning or critical.
+        The token needs write access to the service's name.
+
+        Returns the ``Registration`` once the first registration succeeded,
+        or, when no member answered within ``timeout`` seconds, unregistered
+        (``registered`` False; a warning is logged) while it goes on trying
+        in the background. Raises ``RegistrationError`` if the registry
+        refused it (forbidden, invalid): that does not heal by retrying.
+        Needs a started client (``start()``).
+        """
+        self._require_started("register")
+        instance_id = self.instance["id"] if instance_id is None else instance_id
+        if not isinstance(ttl, int) or isinstance(ttl, bool) or not 2 <= ttl <= 3600:
+            raise ValueError(f"ttl must be a whole number of seconds from 2 to 3600, got {ttl!r}")
+        body = {"address": address, "port": port, "metadata": dict(metadata or {}), "health": health, "ttl": ttl}
+        schedule_backoff = RenewalSchedule.retry_backoff(ttl, self._rng)
+        request_timeout = min(self.open_timeout, max(1.0, ttl / 3))
+        registration = Registration(self._rest, service, instance_id, body, backoff=schedule_backoff,
+                                    request_timeout=request_timeout)
+        self._registrations.append(registration)
+        registration.start()
+        try:
+            await registration.wait_first(timeout)
+        except BaseException:
+            await registration.deregister(timeout=2.0)
+            self._registrations.remove(registration)
+            raise
+        if not registration.registered:
+            logger.warning("config_center_client: %s of %s is not registered yet (no member answered in %s s); "
+                           "it keeps trying in the background", instance_id, service, timeout)
+        return registration
+
+    async def discover(self, service: str, timeout: float = 10.0) -> ServiceInstances:
+        """The live list of ``service``'s instances (``ServiceInstances``),
+        kept current over the client's websocket until ``close()``. Returns
+        once the first list is here; the same object for the same service.
+
+        Raises ``StartTimeout`` if no member delivered the list within
+        ``timeout`` seconds (the subscription stays: ``discover`` again to
+        wait longer), ``SubscriptionError`` if the server refused the
+        service (the token may not read it, or the name is not valid).
+        Needs a started client (``start()``).
+        """
+        self._require_started("discover")
+        if not isinstance(service, str) or not service:
+            raise ValueError("service must be a service name, e.g. 'payments/api'")
+        view = self._services.get(service)
+        if view is None:
+            view = self._services[service] = ServiceInstances(service)
+            session = self._session
+            if session is not None and session.end.welcomed:
+                try:
+                    await self._subscribe_service(session, service)
+                except ConnectionClosed:
+                    pass  # the next session subscribes it
+        try:
+            await view.wait_loaded(timeout)
+        except TimeoutError:
+            raise StartTimeout(f"no list of {service!r}'s instances within {timeout} s: no member of "
+                               f"{', '.join(self.urls)} delivered it; check the URLs and the network, or give "
+                               "discover() a longer timeout") from None
+        except SubscriptionError:
+            self._services.pop(service, None)
+            raise
+        return view
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -391,6 +500,8 @@ class AsyncConfigClient(ConfigReader):
                 await self._welcome(session)
                 for ns in self.namespaces:
                     await self._subscribe(session, ns)
+                for service in list(self._services):
+                    await self._subscribe_service(session, service)
                 while not self._closing:
                     await self._receive(session)
         except ConnectionClosed as closed:
@@ -459,16 +570,39 @@ class AsyncConfigClient(ConfigReader):
         if since is not None and config.source == CACHE:
             self._resumed_at[ns] = self._loop.time()
 
+    async def _subscribe_service(self, session: _Session, service: str) -> None:
+        view = self._services.get(service)
+        if view is None or view.error is not None or service in session.active_services:
+            return
+        since = view.revision if view.loaded and not view.fresh else None
+        # Marked before the send: a discover() meanwhile must not subscribe twice.
+        session.active_services.add(service)
+        session.since_sent[SERVICE_TOPIC + service] = since
+        await session.ws.send(protocol.subscribe_service(service, since))
+
     async def _receive(self, session: _Session) -> None:
         # Members send progress every heartbeat to each subscription; silence
         # for several heartbeats means the connection is dead.
-        silence = max(SILENT_HEARTBEATS * session.heartbeat, MIN_SILENCE_SECONDS) if session.active else None
+        silence = (max(SILENT_HEARTBEATS * session.heartbeat, MIN_SILENCE_SECONDS)
+                   if session.active or session.active_services else None)
         try:
             message = await self._next_message(session, silence)
         except TimeoutError:
             raise OSError(f"nothing from the member for {silence:.0f} s") from None
         kind = message["type"]
         ns = message.get("namespace")
+        service = message.get("service")
+        if kind in protocol.SERVICE_MESSAGES and service is not None and ns is None:
+            view = self._services.get(service)
+            if view is None:
+                logger.warning("config_center_client: a %s for service %r, which this client does not discover",
+                               kind, service)
+                return
+            await view.apply(kind, message)
+            if kind == protocol.PROGRESS and "leader" in message:
+                self._set_leader(bool(message["leader"]))
+            session.end.delivered = True
+            return
         if kind in (protocol.SNAPSHOT, protocol.RESYNC, protocol.CHANGE, protocol.PROGRESS, protocol.DELETED):
             if ns not in self.namespaces:
                 logger.warning("config_center_client: a %s for %r, which this client did not subscribe to", kind, ns)
@@ -479,7 +613,10 @@ class AsyncConfigClient(ConfigReader):
         elif kind == protocol.ERROR:
             self._on_error(session, message)
         elif kind == protocol.UNSUBSCRIBED:
-            session.active.discard(ns)
+            if service is not None:
+                session.active_services.discard(service)
+            else:
+                session.active.discard(ns)
         else:
             logger.debug("config_center_client: ignoring a %r message", kind)
 
@@ -549,11 +686,17 @@ class AsyncConfigClient(ConfigReader):
 
     def _on_error(self, session: _Session, message: dict) -> None:
         code, text, ns = message.get("code"), message.get("message"), message.get("namespace")
+        service = message.get("service")
+        if isinstance(ns, str) and ns.startswith(SERVICE_TOPIC) and ns[len(SERVICE_TOPIC):] in self._services:
+            service, ns = ns[len(SERVICE_TOPIC):], None
+        if service is not None and ns is None and "id" not in message:
+            self._on_service_error(session, service, code, text)
+            return
         if ns not in self.namespaces:
             logger.warning("config_center_client: %s says %s: %s", session.url, code, text)
             return
         session.active.discard(ns)
-        if code == "invalid" and session.since_sent.get(ns) is not None:
+        if code in ("invalid", protocol.SINCE_AHEAD) and session.since_sent.get(ns) is not None:
             # The member refuses our resume point (a cache from another
             # cluster, or one that was rebuilt): start over from a snapshot.
             logger.warning("config_center_client: %s refused to resume %s from revision %s (%s); asking for "
@@ -568,6 +711,38 @@ class AsyncConfigClient(ConfigReader):
             delay = self._backoff.nominal(len(session.retries))
             logger.warning("config_center_client: %s: %s: %s; subscribing again in %.2f s", ns, code, text, delay)
             session.retries.append(asyncio.create_task(self._resubscribe(session, ns, delay)))
+
+    def _on_service_error(self, session: _Session, service: str, code: str, text: str | None) -> None:
+        """A refused or ended service subscription: the same decisions as
+        for a namespace (``_on_error``)."""
+        view = self._services.get(service)
+        if view is None:
+            logger.warning("config_center_client: %s says %s: %s (service %s)", session.url, code, text, service)
+            return
+        session.active_services.discard(service)
+        if code in ("invalid", protocol.SINCE_AHEAD) and session.since_sent.get(SERVICE_TOPIC + service) is not None:
+            logger.warning("config_center_client: %s refused to resume service %s from revision %s (%s); asking "
+                           "for the whole list", session.url, service, session.since_sent[SERVICE_TOPIC + service],
+                           text)
+            view.fresh = True
+            session.retries.append(asyncio.create_task(self._resubscribe_service(session, service, 0.0)))
+        elif code in protocol.PERMANENT_ERRORS or code == "invalid":
+            error = SubscriptionError(service, code, text or "", kind="service")
+            logger.error("config_center_client: %s", error)
+            view.refused(error)
+        else:
+            delay = self._backoff.nominal(len(session.retries))
+            logger.warning("config_center_client: service %s: %s: %s; subscribing again in %.2f s", service, code,
+                           text, delay)
+            session.retries.append(asyncio.create_task(self._resubscribe_service(session, service, delay)))
+
+    async def _resubscribe_service(self, session: _Session, service: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if self._session is session:
+            try:
+                await self._subscribe_service(session, service)
+            except ConnectionClosed:
+                pass  # the session ends; the next one subscribes anyway
 
     async def _resubscribe(self, session: _Session, ns: str, delay: float) -> None:
         await asyncio.sleep(delay)

@@ -12,18 +12,48 @@ class AuthenticationError(ConfigClientError):
 
 
 class SubscriptionError(ConfigClientError):
-    """The server refused a namespace for good (``code``: forbidden,
-    not_found, limit...): the token's scope or the name is wrong."""
+    """The server refused a namespace (or, from ``discover``, a service)
+    for good (``code``: forbidden, not_found, limit...): the token's scope
+    or the name is wrong. ``namespace`` holds the name either way."""
 
-    def __init__(self, namespace: str, code: str, message: str) -> None:
-        super().__init__(f"namespace {namespace!r}: {code}: {message}")
+    def __init__(self, namespace: str, code: str, message: str, *, kind: str = "namespace") -> None:
+        super().__init__(f"{kind} {namespace!r}: {code}: {message}")
         self.namespace = namespace
         self.code = code
+        self.kind = kind
+
+
+class RegistryError(ConfigClientError):
+    """A member answered a registry request with an error (HTTP
+    ``status``, ``code`` and ``message`` from its JSON body). ``retryable``
+    when another member or a later attempt may succeed (5xx, 429)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"HTTP {status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+    @property
+    def retryable(self) -> bool:
+        return self.status >= 500 or self.status == 429
+
+
+class RegistrationError(RegistryError):
+    """The registry refused a registration for good (forbidden, invalid,
+    unauthenticated): fix the token's scope, the service name, the
+    instance id or the registration's fields; retrying cannot help."""
+
+
+class NoMemberAvailable(ConfigClientError, ConnectionError):
+    """No member of ``urls`` answered a REST request (connection refused,
+    timed out, or 5xx from each); the last reason is in the message."""
 
 
 class StartTimeout(ConfigClientError, TimeoutError):
     """``start()`` ran out of time with namespaces that have no content,
-    neither from a member nor from the cache."""
+    neither from a member nor from the cache; or ``discover()`` with no
+    list of the service's instances yet."""
 
 
 class ProtocolError(ConfigClientError):

@@ -1,6 +1,7 @@
 """The wire protocol of ``/ws/v1/config`` as this SDK speaks it: the
 websocket URL of a member, the messages the client sends, the close codes it
-acts on, and the message types it receives.
+acts on, and the message types it receives. Also the base URL of a
+member's REST API, which the registry helpers use.
 
 Every server message about a namespace carries ``revision``, a store
 revision of the cluster: subscribing again with ``since=<revision>``
@@ -36,6 +37,15 @@ PROGRESS = "progress"
 STATUS = "status"
 ERROR = "error"
 UNSUBSCRIBED = "unsubscribed"
+# ... about a service's instances (they carry "service" instead of
+# "namespace"; resync and progress are shared with namespaces).
+INSTANCES = "instances"
+INSTANCE_CHANGE = "instance_change"
+SERVICE_MESSAGES = frozenset({INSTANCES, INSTANCE_CHANGE, RESYNC, PROGRESS})
+
+# The server refuses a resume point it never gave out (the client's state
+# comes from another cluster): subscribe again without ``since``.
+SINCE_AHEAD = "since_ahead"
 
 # Error codes after which subscribing again cannot succeed with the same
 # token and name; anything else (unavailable, internal, ...) is worth a retry.
@@ -61,6 +71,16 @@ def ws_url(base_url: str) -> str:
     return urlunsplit((scheme, parts.netloc, path, "", ""))
 
 
+def rest_url(base_url: str) -> str:
+    """The base URL of the REST API (``.../api/v1``) of the member at
+    ``base_url``, which may be given as its http(s) base URL or as its
+    websocket URL (``ws://host:port/ws/v1/config``)."""
+    parts = urlsplit(ws_url(base_url))
+    scheme = "https" if parts.scheme == "wss" else "http"
+    path = parts.path[:-len(WS_PATH)]
+    return urlunsplit((scheme, parts.netloc, path + "/api/v1", "", ""))
+
+
 def encode(message: dict) -> str:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 
@@ -72,6 +92,13 @@ def hello(instance: dict) -> str:
 
 def subscribe(namespace: str, since: int | None) -> str:
     message: dict = {"type": "subscribe", "namespace": namespace}
+    if since is not None:
+        message["since"] = since
+    return encode(message)
+
+
+def subscribe_service(service: str, since: int | None) -> str:
+    message: dict = {"type": "subscribe", "service": service}
     if since is not None:
         message["since"] = since
     return encode(message)

@@ -6,6 +6,10 @@ alive). Reads (``get``, ``get_*``, ``config``) answer from the async
 client's immutable per-namespace configs, from any thread, without
 touching the loop. ``on_change`` callbacks run on the client's thread, one
 at a time, in revision order.
+
+The registry helpers are the async client's, run on that loop:
+``register`` returns a ``SyncRegistration`` (the same state, with a
+blocking ``deregister``), ``discover`` the same ``ServiceInstances``.
 """
 from __future__ import annotations
 
@@ -19,6 +23,34 @@ from .async_client import DEFAULT_MAX_MESSAGE_BYTES, AsyncConfigClient, ChangeCa
 from .backoff import Backoff
 from .namespace_config import NamespaceConfig
 from .reader import ConfigReader
+from .registration import Registration
+from .service_instances import ServiceInstances
+
+
+class SyncRegistration:
+    """A ``Registration`` for code without an event loop: the same state
+    (``service``, ``instance_id``, ``lease``, ``registered``, ``record``,
+    ``registrations``, ``error``, ``closed``), read from any thread, and a
+    ``deregister`` that blocks."""
+
+    def __init__(self, registration: Registration, loop: asyncio.AbstractEventLoop) -> None:
+        self.registration = registration
+        self._loop = loop
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.registration, name)
+
+    def __repr__(self) -> str:
+        return repr(self.registration)
+
+    def deregister(self, timeout: float = 5.0) -> bool:
+        """As ``Registration.deregister``; False as well when the client is
+        closed already (``close`` deregistered it)."""
+        if self._loop.is_closed() or not self._loop.is_running():
+            return False
+        return asyncio.run_coroutine_threadsafe(self.registration.deregister(timeout), self._loop).result(timeout + 5)
 
 
 class ConfigClient(ConfigReader):
@@ -31,7 +63,7 @@ class ConfigClient(ConfigReader):
     context manager it starts on entry (default timeout) and closes on exit.
     """
 
-    def __init__(self, urls: Sequence[str] | str, token: str, namespaces: Iterable[str],
+    def __init__(self, urls: Sequence[str] | str, token: str, namespaces: Iterable[str] = (),
                  cache_dir: str | os.PathLike | None = None, instance_id: str | None = None,
                  labels: dict[str, str] | None = None, *, backoff: Backoff | None = None,
                  resume_grace: float = 1.0, open_timeout: float = 10.0,
@@ -83,6 +115,33 @@ class ConfigClient(ConfigReader):
         client's thread."""
         return self.client.on_change(callback)
 
+    # -- service registry ------------------------------------------------------------------------
+
+    def register(self, service: str, address: str, port: int = 0, *, instance_id: str | None = None, ttl: int = 10,
+                 metadata: dict[str, str] | None = None, health: str = "passing",
+                 timeout: float = 10.0) -> SyncRegistration:
+        """As ``AsyncConfigClient.register`` (same arguments, same errors);
+        blocks until registered or ``timeout``. Not from a callback."""
+        return SyncRegistration(self._call(self.client.register(
+            service, address, port, instance_id=instance_id, ttl=ttl, metadata=metadata, health=health,
+            timeout=timeout), "register"), self._loop)
+
+    def discover(self, service: str, timeout: float = 10.0) -> ServiceInstances:
+        """As ``AsyncConfigClient.discover``: blocks until the first list of
+        ``service``'s instances is here (``StartTimeout`` after
+        ``timeout``). Its ``on_change`` callbacks run on the client's thread.
+        Not from a callback."""
+        return self._call(self.client.discover(service, timeout), "discover")
+
+    def _call(self, coroutine, what: str):
+        if self._loop is None or self._loop.is_closed():
+            coroutine.close()
+            raise RuntimeError(f"{what}() needs a started client that is not closed: call start() first")
+        if threading.current_thread() is self._thread:
+            coroutine.close()
+            raise RuntimeError(f"{what}() from a callback would wait for itself; call it elsewhere")
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
     # -- life cycle ------------------------------------------------------------------------------
 
     def start(self, timeout: float = 10.0) -> "ConfigClient":
@@ -102,7 +161,9 @@ class ConfigClient(ConfigReader):
 
     def close(self, timeout: float = 10.0) -> None:
         """Close the client and stop its thread; reads keep answering with
-        the last content. Idempotent; not to be called from a callback."""
+        the last content, and registered instances are deregistered
+        (``AsyncConfigClient.close``). Idempotent; not to be called from a
+        callback."""
         if self._loop is None or self._loop.is_closed():
             return
         if threading.current_thread() is self._thread:

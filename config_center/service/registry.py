@@ -109,7 +109,9 @@ async def keepalive(ctx: ServiceContext, service: str, instance_id: str, lease: 
     service, instance_id = check_service(service), check_item(instance_id)
     if not isinstance(lease, int) or isinstance(lease, bool) or lease <= 0:
         raise InvalidError("lease must be the lease id register returned")
-    current = await records.get(ctx.client, keys.registry_instance(service, instance_id), serializable=True)
+    # Linearizable: a member that has not applied a fresh registration yet
+    # must not call its lease unknown.
+    current = await records.get(ctx.client, keys.registry_instance(service, instance_id))
     if current is None or current.lease != lease:
         raise NotFoundError(f"instance {instance_id!r} of {service!r} is not registered on lease {lease}; "
                             "register it again")

@@ -249,7 +249,8 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
     # -- messages to the client ---------------------------------------------------------------
 
     async def _pump(self, subscription: PrefixSubscription) -> None:
-        ns = subscription.topic
+        ns = subscription.topic  # the subscription's key here
+        about = ({"service": ns[len(SERVICE_TOPIC):]} if ns.startswith(SERVICE_TOPIC) else {"namespace": ns})
         try:
             while True:
                 delivery = await subscription.next()
@@ -267,16 +268,16 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
         except SubscriptionEnded as ended:
             if not self.closing:
                 self._error("unavailable", f"{ended}; resubscribe with since={ended.resume_revision - 1}",
-                            namespace=ns)
+                            **about)
                 self._end(ns, pumping=False)
         except ServiceError as error:
             if not self.closing:
-                self._error(error.code, error.message, namespace=ns)
+                self._error(error.code, error.message, **about)
                 self._end(ns, pumping=False)
         except Exception:
             logger.exception("live subscription to %r failed", ns)
             if not self.closing:
-                self._error("internal", "the subscription failed on the server; resubscribe", namespace=ns)
+                self._error("internal", "the subscription failed on the server; resubscribe", **about)
                 self._end(ns, pumping=False)
 
     async def _bookmark_soon(self, subscription: PrefixSubscription) -> None:

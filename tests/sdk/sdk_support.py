@@ -90,12 +90,14 @@ def restartable_node(data_dir: Path) -> Iterator[RestartableNode]:
 class CuttableProxy:
     """Forwards 127.0.0.1:``port`` to 127.0.0.1:``target_port``; ``cut()``
     aborts every open connection (both sides see a reset), as a network
-    fault would. Runs on its own loop in a thread."""
+    fault would; ``block()`` cuts and then resets every new connection
+    until ``unblock()`` (a partition). Runs on its own loop in a thread."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.port = free_port()
         self.cuts = 0
+        self.blocked = False
         self._transports: set[asyncio.Transport] = set()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="sdk-test-proxy", daemon=True)
@@ -108,6 +110,9 @@ class CuttableProxy:
         return f"http://127.0.0.1:{self.port}"
 
     async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.blocked:
+            writer.transport.abort()
+            return
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
@@ -138,6 +143,13 @@ class CuttableProxy:
 
         asyncio.run_coroutine_threadsafe(abort_all(), self._loop).result(10)
         self.cuts += 1
+
+    def block(self) -> None:
+        self.blocked = True
+        self.cut()
+
+    def unblock(self) -> None:
+        self.blocked = False
 
     def close(self) -> None:
         self.cut()
