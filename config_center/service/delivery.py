@@ -265,11 +265,16 @@ class DeliveryTracker:
             self._stats_by_ns.pop(ns, None)
             return
         chunks = [instances[i:i + CHUNK_INSTANCES] for i in range(0, len(instances), CHUNK_INSTANCES)] or [[]]
-        ops = [records.put(keys.delivery_chunk(ns, member, i), {
-            "member": member, "updated_at": now, "instances": chunk, **({"releases": releases} if i == 0 else {}),
-        }) for i, chunk in enumerate(chunks)]
-        ops += [records.delete(keys.delivery_chunk(ns, member, i)) for i in range(len(chunks), written_before)]
-        await records.txn(self.ctx.client, [], ops)
+        # One request per chunk: thousands of instances do not fit in one
+        # request. A reader between two of them may see an instance that
+        # moved between chunks twice, or not at all, until the next flush.
+        for i, chunk in enumerate(chunks):
+            await self.ctx.client.put(records.put(keys.delivery_chunk(ns, member, i), {
+                "member": member, "updated_at": now, "instances": chunk, **({"releases": releases} if i == 0 else {}),
+            }))
+        stale = [records.delete(keys.delivery_chunk(ns, member, i)) for i in range(len(chunks), written_before)]
+        if stale:
+            await records.txn(self.ctx.client, [], stale)
         self._written[ns] = (now, len(chunks))
 
     async def forget(self) -> None:
