@@ -63,7 +63,8 @@ from .cache import ConfigCache
 from .errors import AuthenticationError, ProtocolError, StartTimeout, SubscriptionError
 from .namespace_config import CACHE, SERVER, NamespaceConfig, apply_change, apply_progress, apply_snapshot
 from .reader import ConfigReader
-from .registration import Registration, RenewalSchedule
+from .registration import Registration
+from .registry_methods import SERVICE_TOPIC, RegistryMethods
 from .rest import RestClient
 from .service_instances import ServiceInstances
 
@@ -76,10 +77,6 @@ DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # (a member that froze or a network that drops packets without a reset).
 SILENT_HEARTBEATS = 3
 MIN_SILENCE_SECONDS = 10.0
-# The server names the subscription in some errors about a service by its
-# internal topic, ``service:<name>``, under "namespace" (see the report of
-# the registry helpers); such an error is routed to the service.
-SERVICE_TOPIC = "service:"
 
 
 @dataclass
@@ -106,7 +103,7 @@ class _Session:
         self.retries: list[asyncio.Task] = []
 
 
-class AsyncConfigClient(ConfigReader):
+class AsyncConfigClient(RegistryMethods, ConfigReader):
     """Live config of ``namespaces`` from the members at ``urls`` (module
     docstring), for asyncio code; and the service registry's helpers,
     ``register`` and ``discover``.
@@ -360,83 +357,6 @@ class AsyncConfigClient(ConfigReader):
         if self._task is None or self._closing:
             raise RuntimeError(f"{what}() needs a started client that is not closed: call start() first")
 
-    async def register(self, service: str, address: str, port: int = 0, *, instance_id: str | None = None,
-                       ttl: int = 10, metadata: dict[str, str] | None = None, health: str = "passing",
-                       timeout: float = 10.0) -> Registration:
-        """Register an instance of ``service`` (``payments/api``) at
-        ``address``:``port`` and keep it registered until ``close()`` or
-        its ``deregister()`` (``registration``: renewed every ``ttl / 3``
-        seconds over REST, registered again when its lease is lost).
-
-        ``instance_id``: letters, digits, ``.``, ``_``, ``-`` (default: this
-        client's instance id, ``<hostname>-<pid>``); ``ttl``: seconds from 2
-        to 3600 that the instance outlives its process; ``metadata``:
-        strings for discoverers; ``health``: passing, warning or critical.
-        The token needs write access to the service's name.
-
-        Returns the ``Registration`` once the first registration succeeded,
-        or, when no member answered within ``timeout`` seconds, unregistered
-        (``registered`` False; a warning is logged) while it goes on trying
-        in the background. Raises ``RegistrationError`` if the registry
-        refused it (forbidden, invalid): that does not heal by retrying.
-        Needs a started client (``start()``).
-        """
-        self._require_started("register")
-        instance_id = self.instance["id"] if instance_id is None else instance_id
-        if not isinstance(ttl, int) or isinstance(ttl, bool) or not 2 <= ttl <= 3600:
-            raise ValueError(f"ttl must be a whole number of seconds from 2 to 3600, got {ttl!r}")
-        body = {"address": address, "port": port, "metadata": dict(metadata or {}), "health": health, "ttl": ttl}
-        schedule_backoff = RenewalSchedule.retry_backoff(ttl, self._rng)
-        request_timeout = min(self.open_timeout, max(1.0, ttl / 3))
-        registration = Registration(self._rest, service, instance_id, body, backoff=schedule_backoff,
-                                    request_timeout=request_timeout)
-        self._registrations.append(registration)
-        registration.start()
-        try:
-            await registration.wait_first(timeout)
-        except BaseException:
-            await registration.deregister(timeout=2.0)
-            self._registrations.remove(registration)
-            raise
-        if not registration.registered:
-            logger.warning("config_center_client: %s of %s is not registered yet (no member answered in %s s); "
-                           "it keeps trying in the background", instance_id, service, timeout)
-        return registration
-
-    async def discover(self, service: str, timeout: float = 10.0) -> ServiceInstances:
-        """The live list of ``service``'s instances (``ServiceInstances``),
-        kept current over the client's websocket until ``close()``. Returns
-        once the first list is here; the same object for the same service.
-
-        Raises ``StartTimeout`` if no member delivered the list within
-        ``timeout`` seconds (the subscription stays: ``discover`` again to
-        wait longer), ``SubscriptionError`` if the server refused the
-        service (the token may not read it, or the name is not valid).
-        Needs a started client (``start()``).
-        """
-        self._require_started("discover")
-        if not isinstance(service, str) or not service:
-            raise ValueError("service must be a service name, e.g. 'payments/api'")
-        view = self._services.get(service)
-        if view is None:
-            view = self._services[service] = ServiceInstances(service)
-            session = self._session
-            if session is not None and session.end.welcomed:
-                try:
-                    await self._subscribe_service(session, service)
-                except ConnectionClosed:
-                    pass  # the next session subscribes it
-        try:
-            await view.wait_loaded(timeout)
-        except TimeoutError:
-            raise StartTimeout(f"no list of {service!r}'s instances within {timeout} s: no member of "
-                               f"{', '.join(self.urls)} delivered it; check the URLs and the network, or give "
-                               "discover() a longer timeout") from None
-        except SubscriptionError:
-            self._services.pop(service, None)
-            raise
-        return view
-
     # -- connections ---------------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -570,16 +490,6 @@ class AsyncConfigClient(ConfigReader):
         if since is not None and config.source == CACHE:
             self._resumed_at[ns] = self._loop.time()
 
-    async def _subscribe_service(self, session: _Session, service: str) -> None:
-        view = self._services.get(service)
-        if view is None or view.error is not None or service in session.active_services:
-            return
-        since = view.revision if view.loaded and not view.fresh else None
-        # Marked before the send: a discover() meanwhile must not subscribe twice.
-        session.active_services.add(service)
-        session.since_sent[SERVICE_TOPIC + service] = since
-        await session.ws.send(protocol.subscribe_service(service, since))
-
     async def _receive(self, session: _Session) -> None:
         # Members send progress every heartbeat to each subscription; silence
         # for several heartbeats means the connection is dead.
@@ -711,38 +621,6 @@ class AsyncConfigClient(ConfigReader):
             delay = self._backoff.nominal(len(session.retries))
             logger.warning("config_center_client: %s: %s: %s; subscribing again in %.2f s", ns, code, text, delay)
             session.retries.append(asyncio.create_task(self._resubscribe(session, ns, delay)))
-
-    def _on_service_error(self, session: _Session, service: str, code: str, text: str | None) -> None:
-        """A refused or ended service subscription: the same decisions as
-        for a namespace (``_on_error``)."""
-        view = self._services.get(service)
-        if view is None:
-            logger.warning("config_center_client: %s says %s: %s (service %s)", session.url, code, text, service)
-            return
-        session.active_services.discard(service)
-        if code in ("invalid", protocol.SINCE_AHEAD) and session.since_sent.get(SERVICE_TOPIC + service) is not None:
-            logger.warning("config_center_client: %s refused to resume service %s from revision %s (%s); asking "
-                           "for the whole list", session.url, service, session.since_sent[SERVICE_TOPIC + service],
-                           text)
-            view.fresh = True
-            session.retries.append(asyncio.create_task(self._resubscribe_service(session, service, 0.0)))
-        elif code in protocol.PERMANENT_ERRORS or code == "invalid":
-            error = SubscriptionError(service, code, text or "", kind="service")
-            logger.error("config_center_client: %s", error)
-            view.refused(error)
-        else:
-            delay = self._backoff.nominal(len(session.retries))
-            logger.warning("config_center_client: service %s: %s: %s; subscribing again in %.2f s", service, code,
-                           text, delay)
-            session.retries.append(asyncio.create_task(self._resubscribe_service(session, service, delay)))
-
-    async def _resubscribe_service(self, session: _Session, service: str, delay: float) -> None:
-        await asyncio.sleep(delay)
-        if self._session is session:
-            try:
-                await self._subscribe_service(session, service)
-            except ConnectionClosed:
-                pass  # the session ends; the next one subscribes anyway
 
     async def _resubscribe(self, session: _Session, ns: str, delay: float) -> None:
         await asyncio.sleep(delay)
