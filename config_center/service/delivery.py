@@ -27,6 +27,7 @@ is counted once there. A member keeps stats for the last
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import math
@@ -51,6 +52,12 @@ RELEASES_KEPT = 20
 MAX_LABELS = 32
 MAX_TEXT = 200
 BUCKET_GROWTH = 1.25
+
+
+@functools.lru_cache(maxsize=256)
+def _published_epoch(published_at: str) -> float:
+    # Parsed once per release, not once per subscriber it reaches.
+    return epoch(published_at)
 
 
 def bucket_of(milliseconds: float) -> int:
@@ -153,7 +160,7 @@ class Connection:
         if state is None:
             return
         state.received_revision, state.received_release = revision, release
-        when = epoch(published_at) if published_at else None
+        when = _published_epoch(published_at) if published_at else None
         state.pending[revision] = (release, when)
         if len(state.pending) > self.PENDING_KEPT:
             del state.pending[min(state.pending)]

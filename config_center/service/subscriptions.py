@@ -191,6 +191,7 @@ class LiveSubscription(PrefixSubscription):
         self.reveal = reveal
         self.items = items
         self.instance = instance or {}
+        self._canary_key = keys.canary(ns)
         self._view: dict[str, tuple] | None = None  # name -> item_ref of what it was last sent; None: unknown
         self.canary_release: int | None = None  # the canary release it is on, if any
 
@@ -227,7 +228,7 @@ class LiveSubscription(PrefixSubscription):
         return {name: item for name, item in shown.items() if name in self.items}
 
     async def _queue_changes(self, events) -> None:
-        canary_key = keys.canary(self.namespace)
+        canary_key = self._canary_key
         for revision, group in by_revision(events):
             canary_event = next((e for e in group if e.kv.key == canary_key), None)
             if canary_event is not None or self.canary_release is not None:
