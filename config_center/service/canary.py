@@ -33,7 +33,7 @@ from .changes import Head, Plan, apply_change
 from .context import Actor, ServiceContext
 from .errors import InvalidError, NotFoundError
 from .items import DELETE, drafts, live_items
-from .releases import check_comment, check_schema, refuse_while_canary_runs, release_items
+from .releases import check_comment, check_schema, live_items_becoming, refuse_while_canary_runs, release_items
 
 MAX_SELECTOR_LABELS = 16
 
@@ -105,30 +105,27 @@ async def start(ctx: ServiceContext, actor: Actor, ns: str, *, labels: Any = Non
     return {**done.plan.result, "revision": done.revision}
 
 
+async def _running(ctx: ServiceContext, ns: str, head: Head, base_revision: Any, what: str) -> tuple[Head, dict]:
+    """For promote and abandon: the namespace's head, checked against the
+    client's revision, and the running canary (``NotFoundError`` if none)."""
+    _, head = await namespaces.load(ctx, ns, head)
+    namespaces.check_base(head, base_revision, what)
+    canary = await current(ctx, ns)
+    if canary is None:
+        raise NotFoundError(f"namespace {ns!r} has no canary release running")
+    return head, canary
+
+
 async def promote(ctx: ServiceContext, actor: Actor, ns: str, *, comment: Any = "", base_revision: Any = None) -> dict:
     comment = check_comment(comment)
+
     async def plan(head: Head) -> Plan:
-        _, head = await namespaces.load(ctx, ns, head)
-        namespaces.check_base(head, base_revision, "promoting a canary")
-        canary = await current(ctx, ns)
-        if canary is None:
-            raise NotFoundError(f"namespace {ns!r} has no canary release running")
+        head, canary = await _running(ctx, ns, head, base_revision, "promoting a canary")
         live = await live_items(ctx, ns)
         seq = head.release_seq + 1
         now = ctx.now()
-        ops: list = []
-        changes: dict[str, str] = {}
-        for name in sorted(set(live) - set(canary["items"])):
-            ops.append(records.delete(keys.item(ns, name)))
-            changes[name] = "deleted"
-        for name, ref in canary["items"].items():
-            current_item = live.get(name)
-            if current_item and release_items({name: current_item})[name] == ref:
-                continue
-            changes[name] = "modified" if current_item else "added"
-            ops.append(records.put(keys.item(ns, name), {
-                "name": name, **ref, "release": seq, "updated_at": now, "updated_by": canary["author"],
-                "published_by": actor.name}))
+        ops, changes = live_items_becoming(ns, live, canary["items"], seq=seq, now=now,
+                                           updated_by=canary["author"], published_by=actor.name)
         release = {"seq": seq, "kind": "publish", "promoted_from": canary["seq"], "author": actor.name,
                    "time": now, "comment": comment, "changes": changes, "items": canary["items"]}
         ops += [records.delete(keys.canary(ns)), records.put(keys.release(ns, seq), release)]
@@ -142,12 +139,9 @@ async def promote(ctx: ServiceContext, actor: Actor, ns: str, *, comment: Any = 
 
 async def abandon(ctx: ServiceContext, actor: Actor, ns: str, *, comment: Any = "", base_revision: Any = None) -> dict:
     comment = check_comment(comment)
+
     async def plan(head: Head) -> Plan:
-        _, head = await namespaces.load(ctx, ns, head)
-        namespaces.check_base(head, base_revision, "abandoning a canary")
-        canary = await current(ctx, ns)
-        if canary is None:
-            raise NotFoundError(f"namespace {ns!r} has no canary release running")
+        head, canary = await _running(ctx, ns, head, base_revision, "abandoning a canary")
         # A release of its own: the instances that ran the canary move to it,
         # and the history says what happened.
         seq = head.release_seq + 1

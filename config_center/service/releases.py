@@ -58,6 +58,28 @@ def check_comment(comment: Any) -> str:
     return comment
 
 
+def live_items_becoming(ns: str, live: dict[str, dict], target: dict[str, dict], *, seq: int, now: str,
+                        updated_by: str, published_by: str) -> tuple[list, dict[str, str]]:
+    """The writes that turn the ``live`` items into the release entries of
+    ``target`` (name -> format, blob, size, secret) as release ``seq``, and
+    what each item undergoes; items already equal are left alone."""
+    ops: list = []
+    changes: dict[str, str] = {}
+    for name in sorted(set(live) - set(target)):
+        ops.append(records.delete(keys.item(ns, name)))
+        changes[name] = "deleted"
+    for name, wanted in target.items():
+        current = live.get(name)
+        if current and release_items({name: current})[name] == wanted:
+            continue
+        changes[name] = "modified" if current else "added"
+        ops.append(records.put(keys.item(ns, name), {
+            "name": name, **wanted, "release": seq, "updated_at": now, "updated_by": updated_by,
+            "published_by": published_by,
+        }))
+    return ops, changes
+
+
 async def refuse_while_canary_runs(ctx: ServiceContext, ns: str, what: str) -> None:
     """No release but the canary's promotion while a canary runs: what
     promoting makes live must be what the canary instances ran."""
@@ -139,20 +161,8 @@ async def rollback(ctx: ServiceContext, actor: Actor, ns: str, to_seq: Any, *, c
             raise InvalidError(f"the live config of {ns!r} already equals release {to_seq}")
         seq = head.release_seq + 1
         now = ctx.now()
-        ops: list = []
-        changes: dict[str, str] = {}
-        for name in sorted(set(live) - set(target)):
-            ops.append(records.delete(keys.item(ns, name)))
-            changes[name] = "deleted"
-        for name, wanted in target.items():
-            current = live.get(name)
-            if current and release_items({name: current})[name] == wanted:
-                continue
-            changes[name] = "modified" if current else "added"
-            ops.append(records.put(keys.item(ns, name), {
-                "name": name, **wanted, "release": seq, "updated_at": now, "updated_by": actor.name,
-                "published_by": actor.name,
-            }))
+        ops, changes = live_items_becoming(ns, live, target, seq=seq, now=now, updated_by=actor.name,
+                                           published_by=actor.name)
         release = {"seq": seq, "kind": "rollback", "rollback_of": to_seq, "author": actor.name, "time": now,
                    "comment": comment, "changes": changes, "items": target}
         ops.append(records.put(keys.release(ns, seq), release))
