@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -49,15 +48,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from config_bench import admin_token, call, pct, request, window  # noqa: E402
 from gateway_client import Connection  # noqa: E402
-from loopback_cluster import Cluster, kill_all, process_cpu_seconds  # noqa: E402
+from loopback_cluster import Cluster, kill_all, process_cpu_seconds, raise_fd_limit  # noqa: E402
 
 NAMESPACE = "bench/live"
 SWARM = Path(__file__).resolve().parent / "ws_swarm.py"
-
-
-def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 async def publish_once(conn: Connection, token: str, n: int, item_revision: int) -> tuple[float, dict]:

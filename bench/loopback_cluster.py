@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -53,6 +54,13 @@ def kill_all() -> None:
                 process.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 pass
+
+
+def raise_fd_limit() -> None:
+    """Allow as many open files as the hard limit: benchmarks with thousands
+    of sockets need it, and the members started here inherit it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def free_ports(count: int) -> list[int]:

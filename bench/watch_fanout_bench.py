@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import base64
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -35,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from config_bench import pct  # noqa: E402
 from gateway_client import Connection  # noqa: E402
-from loopback_cluster import Cluster, kill_all, process_cpu_seconds  # noqa: E402
+from loopback_cluster import Cluster, kill_all, process_cpu_seconds, raise_fd_limit  # noqa: E402
 
 SWARM = Path(__file__).resolve().parent / "watch_swarm.py"
 PREFIX = "bench/fanout/"
@@ -89,8 +88,7 @@ async def run_one(system: str, base: Path, watchers: int, args) -> dict:
 
 
 async def main_async(args) -> list[dict]:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_fd_limit()
     base = Path(tempfile.mkdtemp(prefix="fanout-bench-", dir=args.dir))
     results = []
     try:

@@ -265,7 +265,7 @@ class GatewayApp:
     async def serve_watch_socket(self, scope: dict, receive, send) -> None:
         """``/ws/v1/watch`` (``watch_socket``), with this gateway's store and access checks."""
         await serve_watch_socket(scope, receive, send, store_provider=self.store_provider,
-                                 authorizer=self.authorizer, timeout=self.request_timeout)
+                                 authorizer=self.authorizer, token=auth_token(scope), timeout=self.request_timeout)
 
     async def _serve_watch(self, scope: dict, receive, send) -> None:
         await self._serve_stream(scope, receive, send, serve_watch)

@@ -36,16 +36,10 @@ PATH = "/ws/v1/watch"
 TRY_AGAIN_LATER = 1013
 
 
-def _token(scope: dict) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            return value.decode("latin-1")
-    return None
-
-
 async def serve_watch_socket(scope: dict, receive, send, *, store_provider: Callable[[], Any],
-                             authorizer: Authorizer, timeout: float) -> None:
-    """Serve one websocket connection of ``/ws/v1/watch`` until it closes."""
+                             authorizer: Authorizer, token: str | None, timeout: float) -> None:
+    """Serve one websocket connection of ``/ws/v1/watch`` until it closes;
+    ``token`` is the handshake's ``Authorization`` header."""
     if (await receive())["type"] != "websocket.connect":
         return
     store = store_provider()
@@ -84,7 +78,7 @@ async def serve_watch_socket(scope: dict, receive, send, *, store_provider: Call
             yield await requests.get()
 
     reader = asyncio.create_task(read_frames(), name="watch-socket-reader")
-    session = WatchSession(store, authorizer, _token(scope), emit, timeout)
+    session = WatchSession(store, authorizer, token, emit, timeout)
     try:
         await session.run(each_request(), gone.wait())
     finally:
