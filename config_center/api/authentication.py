@@ -13,7 +13,7 @@ from config_center.service.errors import NotAuthenticatedError
 
 from .calls import client_address, run
 
-SESSION_USER = "config_center_user"
+from config_center.session_keys import SESSION_USER  # noqa: F401  (the console and accounts import it from here)
 
 
 class ApiUser:

@@ -16,8 +16,9 @@ from config_center.service.errors import ServiceError, UnavailableError
 from config_center.service_host import ServiceUnavailableError
 from config_center.store.client import StoreUnavailableError
 
-_UNAVAILABLE = (NotLeaderError, StoreUnavailableError, ServiceUnavailableError, TimeoutError,
-                concurrent.futures.TimeoutError)
+# Errors that mean "this member cannot serve it now; retry" (the console shares them).
+UNAVAILABLE_ERRORS = (NotLeaderError, StoreUnavailableError, ServiceUnavailableError, TimeoutError,
+                      concurrent.futures.TimeoutError)
 # gRPC codes a store refusal can carry that mean "try again later".
 _RETRYABLE_GRPC = {4, 14}
 
@@ -25,7 +26,7 @@ _RETRYABLE_GRPC = {4, 14}
 def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
         return Response(exc.as_dict(), status=exc.status)
-    if isinstance(exc, _UNAVAILABLE) or (isinstance(exc, StoreError) and exc.grpc_code in _RETRYABLE_GRPC):
+    if isinstance(exc, UNAVAILABLE_ERRORS) or (isinstance(exc, StoreError) and exc.grpc_code in _RETRYABLE_GRPC):
         error = UnavailableError(f"the store cannot serve this request now ({exc or type(exc).__name__}); retry")
         return Response(error.as_dict(), status=error.status, headers={"Retry-After": "1"})
     if isinstance(exc, StoreError):

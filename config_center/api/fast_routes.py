@@ -25,9 +25,9 @@ import re
 
 from config_center import service_host
 from config_center.service.errors import InvalidError, LimitError, ServiceError, UnavailableError
+from config_center.url_converters import NamespaceConverter
 
 from .calls import revision_from
-from .urls import NamespaceConverter
 
 _NS = NamespaceConverter.regex
 CONFIG = re.compile(rf"/api/v1/namespaces/({_NS})/-/config")

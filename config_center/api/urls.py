@@ -1,25 +1,15 @@
 """Routes of ``/api/v1/``. A namespace name contains ``/``, so what follows
 it is set apart by a ``-`` segment, which no namespace segment can be
 (``/api/v1/namespaces/payments/prod/-/items/app.yaml``)."""
-from django.urls import path, register_converter
+from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
+
+from config_center.url_converters import register_namespace_converter
 
 from . import accounts, audit, items, namespaces, registry, releases, transfer
 
 
-class NamespaceConverter:
-    """A namespace path: segments without a ``-`` segment among them."""
-
-    regex = r"[a-z0-9][a-z0-9._-]*(?:/[a-z0-9][a-z0-9._-]*)*"
-
-    def to_python(self, value: str) -> str:
-        return value
-
-    def to_url(self, value: str) -> str:
-        return value
-
-
-register_converter(NamespaceConverter, "ns")
+register_namespace_converter()
 
 urlpatterns = [
     path("auth/login", accounts.Login.as_view(), name="api-login"),

@@ -7,13 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from . import audit, canary, delivery, diffs, items, namespaces, registry, releases, tokens, transfer, users
+from .activity import ActivitySubscription
 from .delivery import DeliveryTracker
 from .prefix_subscription import check_since
 from .subscriptions import ChangeRenderer, LiveSubscription, check_item_filter
 from .access import DRAFT, MANAGE, PUBLISH, READ, REVEAL, Principal
 from .context import ServiceContext
 from .live_reads import TokenPrincipals
-from .errors import ForbiddenError, InvalidError
+from .errors import ForbiddenError, InvalidError, NotAuthenticatedError
+from .login_throttle import LoginThrottle
 
 
 class ConfigService:
@@ -22,11 +24,20 @@ class ConfigService:
         self.token_principals = TokenPrincipals(ctx)
         self.change_renderer = ChangeRenderer(ctx)
         self.delivery = DeliveryTracker(ctx)
+        self.login_throttle = LoginThrottle(ctx.clock)
 
     # -- who is calling -----------------------------------------------------------------------
 
     async def login(self, name: Any, password: Any, address: str = "") -> Principal:
-        return await users.authenticate(self.ctx, name, password, address)
+        key = name if isinstance(name, str) else ""
+        self.login_throttle.check(key)
+        try:
+            principal = await users.authenticate(self.ctx, name, password, address)
+        except NotAuthenticatedError:
+            self.login_throttle.failed(key)
+            raise
+        self.login_throttle.succeeded(key)
+        return principal
 
     async def user_principal(self, name: str, address: str = "") -> Principal:
         return await users.principal(self.ctx, name, address)
@@ -107,6 +118,14 @@ class ConfigService:
     async def subscribe_service(self, p: Principal, service: Any, *, since: Any = None) -> registry.RegistrySubscription:
         subscription = registry.RegistrySubscription(self.ctx, registry.check_service(service),
                                                      since=check_since(since))
+        p.require(READ, subscription.topic)
+        await subscription.start()
+        return subscription
+
+    async def subscribe_activity(self, p: Principal, ns: Any, *, since: Any = None) -> ActivitySubscription:
+        """Every change made to ``ns`` from now (or after ``since``), as its
+        audit log records it (``activity``): what the console watches."""
+        subscription = ActivitySubscription(self.ctx, ns, since=check_since(since))
         p.require(READ, subscription.topic)
         await subscription.start()
         return subscription

@@ -83,3 +83,11 @@ class UnavailableError(ServiceError):
 
     status = 503
     code = "unavailable"
+
+
+class TooManyAttemptsError(ServiceError):
+    """Refused before it was checked: too many recent failures of the same
+    kind (details: ``retry_after``, in seconds)."""
+
+    status = 429
+    code = "too_many_attempts"

@@ -6,12 +6,15 @@ websockets"):
 
 client -> server
     ``{"type": "hello", "token": "cct_...", "instance": {...}}`` — the API
-    token, unless the handshake sent ``Authorization: Bearer cct_...``; and
+    token, unless the handshake sent ``Authorization: Bearer cct_...`` or
+    the console's session cookie (a console page: not tracked); and
     who this is (``id``, ``labels``, ``host``, ``sdk``) for delivery tracking.
     ``{"type": "subscribe", "namespace": "payments/prod", "since": 120,
     "items": ["app.yaml"]}`` — ``since`` and ``items`` optional; or
-    ``{"type": "subscribe", "service": "payments/api", "since": 120}``.
-    ``{"type": "unsubscribe", "namespace": ...}`` (or ``"service"``)
+    ``{"type": "subscribe", "service": "payments/api", "since": 120}``; or
+    ``{"type": "subscribe", "activity": "payments/prod", "since": 120}``:
+    every change made to the namespace (``service.activity``; the console).
+    ``{"type": "unsubscribe", "namespace": ...}`` (or ``"service"``, ``"activity"``)
     ``{"type": "ack", "namespace": ..., "revision": 130}`` — applied.
     ``{"type": "keepalive", "service": ..., "id": ..., "lease": 7}`` — renew
     a registered instance's lease; answered ``keepalive`` with its ``ttl``.
@@ -49,6 +52,7 @@ from config_center.service.prefix_subscription import PROGRESS, PrefixSubscripti
 from config_center.service.subscriptions import CHANGE
 
 from .leader_status import LeaderStatus
+from .session_user import session_user
 from .outbox import SLOW_CONSUMER, TRY_AGAIN_LATER, UNAUTHENTICATED, Outbox, close_reason
 
 logger = logging.getLogger(__name__)
@@ -58,6 +62,8 @@ _leader_status: LeaderStatus | None = None
 # Subscriptions of a connection are kept by topic: a namespace's name, or
 # this and a service's name (the two kinds of names look alike).
 SERVICE_TOPIC = "service:"
+ACTIVITY_TOPIC = "activity:"
+TOPIC_FIELDS = ("namespace", "service", "activity")
 
 
 def leader_status(service) -> LeaderStatus:
@@ -74,6 +80,14 @@ def _bearer(scope) -> str | None:
             if text.startswith("Bearer "):
                 return text[len("Bearer "):].strip()
     return None
+
+
+def _about(key: str) -> dict:
+    """What an error about the subscription under ``key`` names."""
+    for field, prefix in (("service", SERVICE_TOPIC), ("activity", ACTIVITY_TOPIC)):
+        if key.startswith(prefix):
+            return {field: key[len(prefix):]}
+    return {"namespace": key}
 
 
 def _address(scope) -> str:
@@ -101,6 +115,11 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
         token = _bearer(self.scope)
         if token is not None:
             await self._authenticate(token)
+            return
+        user = session_user(self.scope)
+        if user is not None:  # a console page: its session cookie came with the handshake
+            # Not tracked for delivery: a console page is not an application instance.
+            await self._authenticate_as(lambda: self.service.user_principal(user, _address(self.scope)), track=False)
 
     async def _send_text(self, text: str) -> None:
         await self.send(text_data=text)
@@ -119,8 +138,11 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
         if not isinstance(token, str) or not token:
             self._error("invalid", "hello needs an API token: {\"type\": \"hello\", \"token\": \"cct_...\"}")
             return
+        await self._authenticate_as(lambda: self.service.token_principal(token, _address(self.scope)))
+
+    async def _authenticate_as(self, find_principal, *, track: bool = True) -> None:
         try:
-            self.principal = await self.service.token_principal(token, _address(self.scope))
+            self.principal = await find_principal()
         except NotAuthenticatedError as error:
             await self._close(UNAUTHENTICATED, error.message)
             return
@@ -128,9 +150,11 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
             logger.info("live connection refused for now: %s", error)
             await self._close(TRY_AGAIN_LATER, "this member cannot check tokens right now; try another member")
             return
-        self.tracking = self.service.delivery.connect(None, user=self.principal.user, address=_address(self.scope))
-        if self.instance is not None:
-            self._describe(self.instance)
+        if track:
+            self.tracking = self.service.delivery.connect(None, user=self.principal.user,
+                                                          address=_address(self.scope))
+            if self.instance is not None:
+                self._describe(self.instance)
         status = leader_status(self.service)
         status.add(self._on_leader_change)
         self.tasks.append(asyncio.create_task(self._heartbeat(), name="live-heartbeat"))
@@ -175,13 +199,19 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
             self._error(error.code, error.message)
 
     async def _on_subscribe(self, message: dict) -> None:
+        named = [field for field in TOPIC_FIELDS if field in message]
+        if len(named) > 1 or (named and not isinstance(message[named[0]], str)):
+            self._error("invalid", "subscribe names one namespace, service or activity, as a string")
+            return
         service = message.get("service")
         if service is not None:
-            if not isinstance(service, str) or "namespace" in message:
-                self._error("invalid", "subscribe names a namespace or a service, as a string")
-                return
             await self._start(SERVICE_TOPIC + service, lambda: self.service.subscribe_service(
                 self.principal, service, since=message.get("since")), service=service)
+            return
+        activity = message.get("activity")
+        if activity is not None:
+            await self._start(ACTIVITY_TOPIC + activity, lambda: self.service.subscribe_activity(
+                self.principal, activity, since=message.get("since")), activity=activity)
             return
         ns = message.get("namespace")
         if not isinstance(ns, str):
@@ -189,7 +219,12 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
             return
         await self._start(ns, lambda: self.service.subscribe(self.principal, ns, since=message.get("since"),
                                                               items=message.get("items"),
-                                                              instance=self.tracking.instance), namespace=ns)
+                                                              instance=self.instance_for_canary()), namespace=ns)
+
+    def instance_for_canary(self):
+        """The checked description of this instance, which picks the canary
+        it gets; a console page (not tracked) gets the main release."""
+        return self.tracking.instance if self.tracking is not None else None
 
     async def _start(self, topic: str, subscribe, **about) -> None:
         """Start the subscription ``subscribe()`` makes, under ``topic``."""
@@ -212,16 +247,18 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
             subscription.close()
             return
         self.subscriptions[ns] = subscription
-        if "namespace" in about:
+        if "namespace" in about and self.tracking is not None:
             self.tracking.subscribed(ns)
         if subscription.since is not None:
             self.tasks.append(asyncio.create_task(self._bookmark_soon(subscription), name=f"live-bookmark-{ns}"))
-        self.pumps[ns] = asyncio.create_task(self._pump(subscription), name=f"live-{ns}")
+        self.pumps[ns] = asyncio.create_task(self._pump(ns, subscription), name=f"live-{ns}")
 
     async def _on_unsubscribe(self, message: dict) -> None:
-        about = {"service": message["service"]} if "service" in message else {"namespace": message.get("namespace")}
-        name = next(iter(about.values()))
-        topic = SERVICE_TOPIC + name if "service" in about and isinstance(name, str) else name
+        field = next((f for f in ("service", "activity") if f in message), "namespace")
+        about = {field: message.get(field)}
+        name = about[field]
+        prefix = {"service": SERVICE_TOPIC, "activity": ACTIVITY_TOPIC}.get(field, "")
+        topic = prefix + name if isinstance(name, str) else name
         if not isinstance(topic, str) or self.subscriptions.get(topic) is None:
             self._error("invalid", f"not subscribed to {name!r}")
             return
@@ -244,13 +281,15 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
             self._error("invalid", "ack needs a subscribed namespace and the revision applied",
                         namespace=ns if isinstance(ns, str) else None)
             return
-        self.tracking.acked(ns, revision)
+        if self.tracking is not None:
+            self.tracking.acked(ns, revision)
 
     # -- messages to the client ---------------------------------------------------------------
 
-    async def _pump(self, subscription: PrefixSubscription) -> None:
-        ns = subscription.topic  # the subscription's key here
-        about = ({"service": ns[len(SERVICE_TOPIC):]} if ns.startswith(SERVICE_TOPIC) else {"namespace": ns})
+    async def _pump(self, ns: str, subscription: PrefixSubscription) -> None:
+        """Move ``subscription``'s messages to the outbox; ``ns`` is its key
+        in ``subscriptions`` (a namespace, or a prefixed service or activity)."""
+        about = _about(ns)
         try:
             while True:
                 delivery = await subscription.next()
@@ -310,7 +349,8 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
         subscription = self.subscriptions.pop(ns, None)
         if subscription is not None:
             subscription.close()
-            self.tracking.unsubscribed(ns)
+            if self.tracking is not None:
+                self.tracking.unsubscribed(ns)
         pump = self.pumps.pop(ns, None)
         if pump is not None and pumping:
             pump.cancel()
