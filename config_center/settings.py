@@ -142,7 +142,11 @@ LIVE_STALL_SECONDS = float(os.environ.get("CONFIG_CENTER_LIVE_STALL_SECONDS", "3
 LIVE_MAX_SUBSCRIPTIONS = 100
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    # The editor, installed from npm by scripts/setup.sh (never committed).
+    ("vendor/codemirror", BASE_DIR / "node_modules" / "codemirror"),
+]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -13,4 +13,5 @@ urlpatterns = [
     path("metrics", status_views.metrics_view, name="metrics"),
     path("api/v1/cluster/status", status_views.cluster_status_view, name="cluster-status"),
     path("api/v1/", include("config_center.api.urls")),
+    path("console/", include("config_center.console.urls")),
 ]

@@ -8,6 +8,8 @@
 #     version; 3.10 or newer is required by Django 5.2).
 #  3. requirements.txt installed into .venv, skipped when the file is unchanged
 #     since the last successful install.
+#  4. package-lock.json installed with npm into node_modules (the console's
+#     editor), skipped the same way.
 #
 # Environment: CONFIG_CENTER_PYTHON picks the interpreter (default: python3).
 set -euo pipefail
@@ -66,4 +68,17 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want_hash" ]]; then
     say "installing requirements.txt into .venv"
     .venv/bin/python -m pip install -q -q --disable-pip-version-check -r requirements.txt
     printf '%s\n' "$want_hash" > "$stamp"
+fi
+
+# --- 4. the console's browser code ---------------------------------------------
+# CodeMirror (the item editor) comes from the npm registry, pinned by
+# package-lock.json, into node_modules/ (not committed); Django serves it under
+# /static/vendor/codemirror/. Skipped when the lock file is unchanged.
+lock_stamp=node_modules/.lock.sha256
+want_lock="$(sha256sum package-lock.json | cut -d' ' -f1)"
+if [[ ! -f "$lock_stamp" || "$(cat "$lock_stamp")" != "$want_lock" ]]; then
+    command -v npm >/dev/null || die "npm not found; install Debian's nodejs package"
+    say "installing the console's JavaScript packages (npm ci)"
+    npm ci --omit=dev --no-audit --no-fund --loglevel=error >/dev/null
+    printf '%s\n' "$want_lock" > "$lock_stamp"
 fi

@@ -85,6 +85,12 @@ RULES = (
         why="websocket consumers are an edge: they parse, authenticate and call the service layer",
     ),
     Rule(
+        "config_center/console",
+        banned=("consensus", "config_center.store", "rest_framework"),
+        allowed=("consensus.cluster.status", "consensus.member"),
+        why="console views are an edge over the service layer; the dashboard alone reads the cluster's status",
+    ),
+    Rule(
         "consensus/node_config.py",
         banned=("django", "asyncio", "socket", "os", "config_center"),
         why="node configuration parsing is pure: the environment is passed in",

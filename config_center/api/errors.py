@@ -4,21 +4,14 @@ methods) reworded into the same shape, and a store that cannot take
 requests right now as 503 ``unavailable`` (retryable)."""
 from __future__ import annotations
 
-import concurrent.futures
-
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from consensus.mvcc.api import StoreError
-from consensus.node import NotLeaderError
 from config_center.service.errors import ServiceError, UnavailableError
-from config_center.service_host import ServiceUnavailableError
-from config_center.store.client import StoreUnavailableError
+from config_center.unavailable import UNAVAILABLE_ERRORS
 
-# Errors that mean "this member cannot serve it now; retry" (the console shares them).
-UNAVAILABLE_ERRORS = (NotLeaderError, StoreUnavailableError, ServiceUnavailableError, TimeoutError,
-                      concurrent.futures.TimeoutError)
 # gRPC codes a store refusal can carry that mean "try again later".
 _RETRYABLE_GRPC = {4, 14}
 

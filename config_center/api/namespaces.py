@@ -18,13 +18,14 @@ def _limit(request) -> int:
 
 class NamespaceList(APIView):
     def get(self, request):
-        """Namespaces the caller may read; ``search``, ``cursor`` (the
+        """Namespaces the caller may read; ``search``, ``format``, ``cursor`` (the
         ``next`` of the previous page) and ``limit`` (1-500, default 50)."""
         p = principal(request)
         search = request.query_params.get("search", "")
         cursor = request.query_params.get("cursor", "")
         limit = _limit(request)
-        return Response(run(lambda s: s.list_namespaces(p, search=search, cursor=cursor, limit=limit)))
+        fmt = request.query_params.get("format", "")
+        return Response(run(lambda s: s.list_namespaces(p, search=search, cursor=cursor, limit=limit, format=fmt)))
 
     def post(self, request):
         """Create a namespace: ``name`` plus any settings."""

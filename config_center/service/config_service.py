@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import audit, canary, delivery, diffs, items, namespaces, registry, releases, tokens, transfer, users
+from config_center.content import formats
+
+from . import (audit, canary, delivery, diffs, items, namespaces, registry, releases, tokens, transfer, users,
+               validation)
 from .activity import ActivitySubscription
 from .delivery import DeliveryTracker
 from .prefix_subscription import check_since
@@ -14,7 +17,7 @@ from .subscriptions import ChangeRenderer, LiveSubscription, check_item_filter
 from .access import DRAFT, MANAGE, PUBLISH, READ, REVEAL, Principal
 from .context import ServiceContext
 from .live_reads import TokenPrincipals
-from .errors import ForbiddenError, InvalidError, NotAuthenticatedError
+from .errors import ForbiddenError, InvalidError, NotAuthenticatedError, NotFoundError
 from .login_throttle import LoginThrottle
 
 
@@ -47,9 +50,14 @@ class ConfigService:
 
     # -- namespaces --------------------------------------------------------------------------------
 
-    async def list_namespaces(self, p: Principal, *, search: str = "", cursor: str = "", limit: int = 50) -> dict:
+    async def list_namespaces(self, p: Principal, *, search: str = "", cursor: str = "", limit: int = 50,
+                              format: str = "") -> dict:
+        """Namespaces ``p`` may read; ``format``: only those whose items
+        default to it."""
+        if format and format not in formats.FORMATS:
+            raise InvalidError(f"format must be one of {', '.join(formats.FORMATS)}")
         return await namespaces.list_page(self.ctx, search=search, cursor=cursor, limit=limit,
-                                          visible=lambda ns: p.allowed(READ, ns))
+                                          visible=lambda ns: p.allowed(READ, ns), format=format)
 
     async def create_namespace(self, p: Principal, name: Any, settings: Any) -> dict:
         if not isinstance(name, str):
@@ -78,6 +86,12 @@ class ConfigService:
     async def get_item(self, p: Principal, ns: str, name: str, *, draft: bool = False) -> dict:
         p.require(READ, ns)
         return await items.get(self.ctx, ns, name, draft=draft, reveal=p.allowed(REVEAL, ns))
+
+    async def validate_content(self, p: Principal, ns: str, format: Any, content: Any) -> dict:
+        """What saving and publishing ``content`` would say of it, as a
+        report (``validation``); nothing is written."""
+        p.require(READ, ns)
+        return await validation.check(self.ctx, ns, format, content)
 
     async def live_config(self, p: Principal, ns: str) -> dict:
         p.require(READ, ns)
@@ -251,6 +265,15 @@ class ConfigService:
     async def list_users(self, p: Principal, *, cursor: str = "", limit: int = 100) -> dict:
         p.require_superuser()
         return await users.listing(self.ctx, cursor=cursor, limit=limit)
+
+    async def get_user(self, p: Principal, name: str) -> dict:
+        """One user (no password hash): administrators, or the user themself."""
+        if name != p.user:
+            p.require_superuser()
+        user = await users.get(self.ctx, name)
+        if user is None:
+            raise NotFoundError(f"user {name!r} does not exist")
+        return users.public(user)
 
     async def create_user(self, p: Principal, name: Any, password: Any, grants: Any) -> dict:
         p.require_superuser()

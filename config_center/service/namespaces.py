@@ -170,9 +170,10 @@ async def update(ctx: ServiceContext, actor: Actor, name: str, changes: Any, bas
 
 
 async def list_page(ctx: ServiceContext, *, search: str = "", cursor: str = "", limit: int = 50,
-                    visible: Callable[[str], bool] = lambda ns: True) -> dict:
+                    visible: Callable[[str], bool] = lambda ns: True, format: str = "") -> dict:
     """Namespaces in name order whose name or description contains
-    ``search`` (case-insensitive) and that ``visible`` admits, ``limit`` per
+    ``search`` (case-insensitive), whose format is ``format`` (any when
+    empty) and that ``visible`` admits, ``limit`` per
     page after ``cursor`` (the last name of the previous page)."""
     if not 1 <= limit <= 500:
         raise InvalidError("limit must be between 1 and 500")
@@ -187,6 +188,8 @@ async def list_page(ctx: ServiceContext, *, search: str = "", cursor: str = "", 
             if not visible(record["name"]):
                 continue
             if needle and needle not in record["name"].lower() and needle not in record.get("description", "").lower():
+                continue
+            if format and record.get("format") != format:
                 continue
             found.append(record)
             if len(found) == limit:

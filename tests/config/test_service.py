@@ -55,6 +55,9 @@ def test_namespace_lifecycle_search_and_pages(tmp_path):
         assert page2["next"] is None
         found = await namespaces.list_page(ctx, search="PRODUCTION")
         assert [n["name"] for n in found["results"]] == ["payments/prod"]
+        await namespaces.create(ctx, ALICE, "payments/flags", {"format": "json"})
+        found = await namespaces.list_page(ctx, search="payments", format="json")
+        assert [n["name"] for n in found["results"]] == ["payments/flags"]
 
         updated = await namespaces.update(ctx, BOB, "payments/prod", {"four_eyes": True}, created["revision"])
         assert updated["four_eyes"] is True and updated["updated_by"] == "bob"
