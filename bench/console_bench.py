@@ -74,16 +74,19 @@ async def fill(port: int, token: str, items: int, releases: int) -> None:
             revisions[name] = saved["revision"]
         ns = await call(conn, "GET", f"/api/v1/namespaces/{NS}", token)
         release = await call(conn, "POST", f"{base}/publish", token, {"revision": ns["revision"], "comment": "all"})
+        # An edit is based on the item's own revision: the release that last changed it.
+        live_revision = {name: release["revision"] for name in revisions}
         for seq in range(2, releases + 1):
             name = f"item-{seq % items:03d}.yaml"
             saved = await call(conn, "PUT", f"{base}/items/{name}", token,
-                               {"content": DOC.format(name=name, n=seq), "revision": release["revision"]})
+                               {"content": DOC.format(name=name, n=seq), "revision": live_revision[name]})
             release = await call(conn, "POST", f"{base}/publish", token,
                                  {"revision": saved["revision"], "comment": f"change {seq}"})
+            live_revision[name] = release["revision"]
         for i in range(5):
             name = f"item-{i:03d}.yaml"
             await call(conn, "PUT", f"{base}/items/{name}", token,
-                       {"content": DOC.format(name=name, n=-1), "revision": release["revision"]})
+                       {"content": DOC.format(name=name, n=-1), "revision": live_revision[name]})
     finally:
         conn.close()
 
@@ -112,11 +115,13 @@ def get(path: str, cookie: str) -> bytes:
     return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\r\n").encode()
 
 
-async def time_pages(port: int, cookie: str, releases: int, loads: int) -> dict:
+async def time_pages(port: int, cookie: str, releases: int, loads: int, only: list[str]) -> dict:
     conn = Connection(port)
     results = {}
     try:
         for name, path in pages(releases):
+            if only and not any(word in name for word in only):
+                continue
             samples = []
             for i in range(3 + loads):
                 t0 = time.perf_counter()
@@ -150,7 +155,7 @@ async def main_async(args) -> dict:
             await fill(member.client_port, token, args.items, args.releases)
             print(f"{args.items} items, {args.releases} releases made in {time.perf_counter() - t0:.1f} s", flush=True)
             return {"items": args.items, "releases": args.releases, "loads": args.loads,
-                    "pages": await time_pages(member.client_port, cookie, args.releases, args.loads)}
+                    "pages": await time_pages(member.client_port, cookie, args.releases, args.loads, args.only)}
         finally:
             member.terminate()
     finally:
@@ -164,6 +169,8 @@ def main() -> None:
     parser.add_argument("--items", type=int)
     parser.add_argument("--releases", type=int)
     parser.add_argument("--loads", type=int)
+    parser.add_argument("--only", type=lambda s: s.split(","), default=[],
+                        help="time only the pages whose names contain one of these words (comma separated)")
     parser.add_argument("--dir", help="parent of the data dir (default /tmp)")
     parser.add_argument("--json", help="where to write the results")
     args = parser.parse_args()

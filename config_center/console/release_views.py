@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods
 from config_center.service.access import PUBLISH
 from config_center.service.errors import ConflictError, NotFoundError, ServiceError
 
+from .diff_pages import diff_page
 from .pages import Page, console_page, field_errors
 
 PAGE_SIZE = 50
@@ -101,9 +102,9 @@ async def compare(page: Page, ns: str) -> HttpResponse:
         new_release = await release_summary(page, ns, new)
     except NotFoundError as error:
         return page.render("console/compare.html", {**context, "form_error": error.message}, status=404)
-    result = await page.service.diff(page.principal, ns, old, new)
     return page.render("console/compare.html", {
-        **context, "old_release": old_release, "new_release": new_release, "changes": result["changes"],
+        **context, "old_release": old_release, "new_release": new_release,
+        **await diff_page(page, ns, old, new),
     })
 
 
@@ -113,10 +114,9 @@ async def _confirmation(page: Page, ns: str, target: dict, *, comment: str, erro
     a change between the two reads makes the rollback a conflict rather
     than a confirmation of a diff the user did not see."""
     namespace = await page.service.get_namespace(page.principal, ns)
-    result = await page.service.diff(page.principal, ns, "live", target["seq"])
     return page.render("console/rollback.html", {
         "section": "namespaces", "ns": ns, "namespace": namespace, "can": page.can(ns), "target": target,
-        "changes": result["changes"],
+        **await diff_page(page, ns, "live", target["seq"]),
         "comment": comment, "errors": errors, "form_error": errors.get("form", ""), "conflict": conflict,
         "live_revision": namespace["revision"],
     }, status=status)

@@ -213,9 +213,14 @@ class ConfigService:
         p.require(READ, ns)
         return await diffs.drafts_vs_live(self.ctx, ns, reveal=p.allowed(REVEAL, ns))
 
-    async def diff(self, p: Principal, ns: str, old: Any, new: Any, *, item: str | None = None) -> dict:
+    async def diff(self, p: Principal, ns: str, old: Any, new: Any, *, item: str | None = None, offset: int = 0,
+                   limit: int | None = None) -> dict:
         p.require(READ, ns)
-        return await diffs.between(self.ctx, ns, old, new, item=item, reveal=p.allowed(REVEAL, ns))
+        if not isinstance(offset, int) or offset < 0 or (limit is not None and not (isinstance(limit, int)
+                                                                                     and 1 <= limit <= 1000)):
+            raise InvalidError("offset must be 0 or more and limit from 1 to 1000")
+        return await diffs.between(self.ctx, ns, old, new, item=item, reveal=p.allowed(REVEAL, ns), offset=offset,
+                                   limit=limit)
 
     # -- import, export, promotion ------------------------------------------------------------
 

@@ -71,21 +71,40 @@ def compare(old: dict[str, dict], new: dict[str, dict], old_label: str, new_labe
 async def drafts_vs_live(ctx: ServiceContext, ns: str, *, reveal: bool = False) -> dict:
     """What publishing now would change."""
     _, head = await namespaces.load(ctx, ns)
-    old, _ = await side(ctx, ns, "live", reveal)
-    new, _ = await side(ctx, ns, "draft", reveal)
+    old, _ = await side_refs(ctx, ns, "live")
+    new, _ = await side_refs(ctx, ns, "draft")
+    names = differing(old, new)  # only drafted items' content is read
+    old = await with_content(ctx, ns, {n: old[n] for n in names if n in old}, reveal)
+    new = await with_content(ctx, ns, {n: new[n] for n in names if n in new}, reveal)
     return {"namespace": ns, "revision": head.revision, "changes": compare(old, new, "live", "draft")}
 
 
 async def side(ctx: ServiceContext, ns: str, ref: Any, reveal: bool = False) -> tuple[dict[str, dict], str]:
     """The item set ``ref`` names: ``"live"``, ``"draft"`` (live with drafts
     applied) or a release number; with a label for diff headers."""
+    refs, label = await side_refs(ctx, ns, ref)
+    return await with_content(ctx, ns, refs, reveal), label
+
+
+async def side_refs(ctx: ServiceContext, ns: str, ref: Any) -> tuple[dict[str, dict], str]:
+    """``side`` without the content: each item's format and blob."""
     if ref == "live":
-        return await with_content(ctx, ns, await items.live_items(ctx, ns), reveal), "live"
+        return await items.live_items(ctx, ns), "live"
     if ref == "draft":
-        return await with_content(ctx, ns, await items.draft_view(ctx, ns), reveal), "draft"
+        return await items.draft_view(ctx, ns), "draft"
     seq = _release_number(ref)
     release = await releases.get(ctx, ns, seq)
-    return await with_content(ctx, ns, release["items"], reveal), f"release-{seq}"
+    return release["items"], f"release-{seq}"
+
+
+def differing(old: dict[str, dict], new: dict[str, dict]) -> list[str]:
+    """Names whose stored version differs between two item sets, in name
+    order, judged by format and blob alone (no content is read). A secret
+    item sealed again with the same text differs here and is dropped by
+    ``item_change`` once its content is compared."""
+    return [name for name in sorted(set(old) | set(new))
+            if name not in old or name not in new
+            or (old[name]["format"], old[name]["blob"]) != (new[name]["format"], new[name]["blob"])]
 
 
 def _release_number(ref: Any) -> int:
@@ -97,15 +116,23 @@ def _release_number(ref: Any) -> int:
 
 
 async def between(ctx: ServiceContext, ns: str, old_ref: Any, new_ref: Any, *, item: str | None = None,
-                  reveal: bool = False) -> dict:
+                  reveal: bool = False, offset: int = 0, limit: int | None = None) -> dict:
     """Changes from ``old_ref`` to ``new_ref`` (see ``side``), of the whole
-    namespace or of one item."""
+    namespace or of one item. With ``limit``, only the changed items from
+    ``offset`` on (in name order) are read and diffed — a release touching
+    hundreds of items is reviewed a page at a time — and ``total`` and
+    ``names`` tell all that differ."""
     await namespaces.load(ctx, ns)
-    old, old_label = await side(ctx, ns, old_ref, reveal)
-    new, new_label = await side(ctx, ns, new_ref, reveal)
+    old, old_label = await side_refs(ctx, ns, old_ref)
+    new, new_label = await side_refs(ctx, ns, new_ref)
     if item is not None:
         if item not in old and item not in new:
             raise NotFoundError(f"item {item!r} exists in neither {old_label} nor {new_label}")
         old = {item: old[item]} if item in old else {}
         new = {item: new[item]} if item in new else {}
-    return {"namespace": ns, "from": old_label, "to": new_label, "changes": compare(old, new, old_label, new_label)}
+    names = differing(old, new)
+    shown = names[offset:offset + limit] if limit is not None else names
+    old = await with_content(ctx, ns, {n: old[n] for n in shown if n in old}, reveal)
+    new = await with_content(ctx, ns, {n: new[n] for n in shown if n in new}, reveal)
+    return {"namespace": ns, "from": old_label, "to": new_label, "changes": compare(old, new, old_label, new_label),
+            "total": len(names), "names": names}

@@ -154,19 +154,25 @@ class Applier:
         limit. A non-KEY sort target with sort order NONE sorts ascending
         — but, as in etcd 3.4, without lifting the limit first, so it sorts
         only the first ``limit + 1`` keys. ``count`` is every key in the
-        range at the revision, before the revision filters."""
+        range at the revision, before the revision filters.
+
+        Sorted by key with no filters, the keys wanted are the first or
+        last ``limit + 1`` in key order, so only those are read: a page of a
+        long history, newest first, costs a page, not the history."""
         limit = r.limit
-        if (r.sort_order != SortOrder.NONE or r.min_mod_revision or r.max_mod_revision
-                or r.min_create_revision or r.max_create_revision):
+        filtered = bool(r.min_mod_revision or r.max_mod_revision or r.min_create_revision or r.max_create_revision)
+        sorted_by_other = r.sort_order != SortOrder.NONE and r.sort_target != SortTarget.KEY
+        if filtered or sorted_by_other:
             limit = 0
         if limit > 0:
             limit += 1
+        from_end = r.sort_order == SortOrder.DESCEND and r.sort_target == SortTarget.KEY and not filtered
         end = range_end_of(r.range_end)
         if txn is None:
             rr = self.store.range_keys(r.key, end, cur_rev=self.store.meta.revision, rev=r.revision,
-                                       limit=limit, count_only=r.count_only)
+                                       limit=limit, count_only=r.count_only, from_end=from_end)
         else:
-            rr = txn.range(r.key, end, rev=r.revision, limit=limit, count_only=r.count_only)
+            rr = txn.range(r.key, end, rev=r.revision, limit=limit, count_only=r.count_only, from_end=from_end)
         kvs = rr.kvs
         if r.max_mod_revision:
             kvs = [kv for kv in kvs if kv.mod_revision <= r.max_mod_revision]

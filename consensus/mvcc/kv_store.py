@@ -138,12 +138,13 @@ class KVStore:
     # -- reads ---------------------------------------------------------------------------
 
     def range_keys(
-        self, key: bytes, end: bytes | None, *, cur_rev: int, rev: int = 0, limit: int = 0, count_only: bool = False
+        self, key: bytes, end: bytes | None, *, cur_rev: int, rev: int = 0, limit: int = 0, count_only: bool = False,
+        from_end: bool = False,
     ) -> RangeResult:
         """The keys in the range as of ``rev`` (0: ``cur_rev``), key order,
-        at most ``limit`` of them (0: all), with the count of all. etcd's
-        ``rangeKeys``: a future revision or one below the compact revision
-        raises."""
+        at most ``limit`` of them (0: all) — the last ones with ``from_end`` —
+        with the count of all. etcd's ``rangeKeys``: a future revision or one
+        below the compact revision raises."""
         if rev > cur_rev:
             raise FutureRevisionError()
         if rev <= 0:
@@ -153,7 +154,10 @@ class KVStore:
         pairs = self.index.revisions(key, end, rev)
         if not pairs or count_only:
             return RangeResult([], len(pairs), cur_rev)
-        wanted = pairs if limit <= 0 or limit >= len(pairs) else pairs[:limit]
+        if limit <= 0 or limit >= len(pairs):
+            wanted = pairs
+        else:
+            wanted = pairs[-limit:] if from_end else pairs[:limit]
         return RangeResult(self.backend.fetch([r for _, r in wanted]), len(pairs), cur_rev)
 
     def write(self) -> WriteTxn:
@@ -337,8 +341,10 @@ class WriteTxn:
         """The revision reads inside this txn are served at."""
         return self.begin_rev + 1 if self.changes else self.begin_rev
 
-    def range(self, key: bytes, end: bytes | None, *, rev: int = 0, limit: int = 0, count_only: bool = False) -> RangeResult:
-        return self._store.range_keys(key, end, cur_rev=self.rev, rev=rev, limit=limit, count_only=count_only)
+    def range(self, key: bytes, end: bytes | None, *, rev: int = 0, limit: int = 0, count_only: bool = False,
+              from_end: bool = False) -> RangeResult:
+        return self._store.range_keys(key, end, cur_rev=self.rev, rev=rev, limit=limit, count_only=count_only,
+                                      from_end=from_end)
 
     def put(self, key: bytes, value: bytes, lease: int) -> int:
         """Write ``key`` = ``value`` held by ``lease`` (0: none). Returns the

@@ -315,7 +315,10 @@ def test_diffs_of_drafts_releases_and_items_are_textual_and_structural(tmp_path)
         one = await diffs.between(ctx, "app/prod", "1", "live", item="app.yaml")
         assert one["from"] == "release-1" and len(one["changes"]) == 1
         assert await diffs.between(ctx, "app/prod", 2, "live") == {
-            "namespace": "app/prod", "from": "release-2", "to": "live", "changes": []}
+            "namespace": "app/prod", "from": "release-2", "to": "live", "changes": [], "total": 0, "names": []}
+        paged = await diffs.between(ctx, "app/prod", 1, 2, offset=1, limit=1)
+        assert paged["total"] == 2 and paged["names"] == ["app.properties", "app.yaml"]
+        assert [c["name"] for c in paged["changes"]] == ["app.yaml"]
         with pytest.raises(InvalidError):
             await diffs.between(ctx, "app/prod", "yesterday", "live")
         with pytest.raises(NotFoundError):

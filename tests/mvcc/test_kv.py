@@ -249,3 +249,23 @@ def test_delete_range_counts_and_returns_prev_kvs(log):
     assert log.range(b"\0", b"\0").count == 0
     with pytest.raises(KeyNotProvidedError):
         log.delete(b"")
+
+
+def test_a_limited_range_sorted_by_key_reads_only_the_rows_it_returns(log, monkeypatch):
+    # Newest-first pages of a long history (keys in sequence order, read
+    # descending) must not read every row: only the last limit + 1.
+    for i in range(200):
+        log.put(b"h/%03d" % i, b"x" * 100)
+    backend = log.sm._store.backend
+    fetched = []
+    real_fetch = backend.fetch
+    monkeypatch.setattr(backend, "fetch", lambda revs: fetched.append(len(revs)) or real_fetch(revs))
+    resp = log.range(b"h/", b"h0", sort_order=SortOrder.DESCEND, sort_target=SortTarget.KEY, limit=5)
+    assert keys(resp) == [b"h/199", b"h/198", b"h/197", b"h/196", b"h/195"] and resp.more and resp.count == 200
+    resp = log.range(b"h/", b"h/195", sort_order=SortOrder.DESCEND, sort_target=SortTarget.KEY, limit=5)
+    assert keys(resp) == [b"h/194", b"h/193", b"h/192", b"h/191", b"h/190"] and resp.more
+    resp = log.range(b"h/", b"h0", sort_order=SortOrder.ASCEND, sort_target=SortTarget.KEY, limit=3)
+    assert keys(resp) == [b"h/000", b"h/001", b"h/002"] and resp.more
+    assert fetched == [6, 6, 4]
+    resp = log.range(b"h/198", b"h0", sort_order=SortOrder.DESCEND, sort_target=SortTarget.KEY, limit=5)
+    assert keys(resp) == [b"h/199", b"h/198"] and not resp.more
