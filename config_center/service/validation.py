@@ -32,7 +32,7 @@ async def check(ctx: ServiceContext, ns: str, fmt: Any, content: Any) -> dict:
     try:
         data = formats.parse(fmt, content)
     except ContentError as error:
-        errors.append({"message": str(error), "line": error.line, "column": error.column})
+        errors.append({"message": f"invalid {fmt}: {error.reason}", "line": error.line, "column": error.column})
     else:
         if record.get("schema") and fmt in formats.STRUCTURED:
             violations = [v.as_dict() for v in schema.violations(record["schema"], data)]

@@ -106,19 +106,25 @@ def test_narrow_screen_menu(console_node, new_page):
     screenshot(page, "namespaces-narrow")
 
 
-def test_a_publish_elsewhere_shows_on_an_open_namespace_page(console_node, new_page):
+def test_a_publish_in_another_browser_shows_on_an_open_page(console_node, new_page):
     console_node.namespace("live/page")
     console_node.publish("live/page", "app.yaml", "a: 1\n")
     page = new_page()
-    log_in(page, console_node.base_url, "admin", console_node.admin_password)
-    page.goto(f"{console_node.base_url}/console/ns/live/page")
+    log_in(page, console_node.base_url, "admin", console_node.admin_password, then="/console/ns/live/page")
     banner = page.locator("#live-banner")
     expect(banner).to_be_hidden()
-    # Someone else publishes (through the REST API, as a pipeline would).
-    console_node.publish("live/page", "app.yaml", "a: 2\n")
+    # Someone else, in another browser, drafts (through the API) and publishes in the console.
+    status, item = console_node.admin("GET", "/api/v1/namespaces/live/page/-/items/app.yaml")
+    status, saved = console_node.admin("PUT", "/api/v1/namespaces/live/page/-/items/app.yaml",
+                                       {"content": "a: 2\n", "revision": item["revision"]})
+    assert status == 200, saved
+    other = new_page()
+    log_in(other, console_node.base_url, "admin", console_node.admin_password, then="/console/ns/live/page/-/publish")
+    other.get_by_label("Comment").fill("a is 2 now")
+    other.get_by_role("button", name="Publish").click()
+    expect(other.get_by_role("status").first).to_contain_text("Published release #2")
     expect(banner).to_be_visible()
-    expect(banner).to_contain_text("Changed since you opened it")
     expect(banner).to_contain_text("2 changes, the last by admin: release publish")
     page.get_by_role("button", name="Reload").click()
     expect(banner).to_be_hidden()
-    expect(page.locator("#items")).to_contain_text("app.yaml")
+    expect(page.locator("#main")).to_contain_text("live release #2")
