@@ -277,6 +277,7 @@ async def listing(ctx: ServiceContext, ns: str) -> list[dict]:
         out.append({"name": name, "format": current["format"], "state": state, "secret": bool(current.get("secret")),
                     "revision": current["revision"], "size": (draft or item).get("size"),
                     "live_revision": item["revision"] if item else None,
+                    "live_release": item.get("release") if item else None,
                     "draft_author": draft["author"] if draft else None})
     return out
 

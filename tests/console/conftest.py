@@ -1,5 +1,9 @@
-"""Fixtures of the browser tests: one real node per module, one Chromium per
-session, a fresh browser context (its own cookies) per test."""
+"""Fixtures of the browser tests: one real node and one Chromium per module,
+a fresh browser context (its own cookies) per test.
+
+Chromium is started per module, not per session: Playwright's sync API
+keeps an event loop running on the main thread until it is stopped, and
+the tests of other packages call ``asyncio.run`` there."""
 from __future__ import annotations
 
 import os
@@ -11,7 +15,7 @@ from tests.live.live_support import live_node
 from .browser_support import CHROMIUM, CHROMIUM_ARGS, DESKTOP, ConsoleErrors
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
         if os.geteuid() == 0:

@@ -128,3 +128,4 @@ def test_a_publish_in_another_browser_shows_on_an_open_page(console_node, new_pa
     page.get_by_role("button", name="Reload").click()
     expect(banner).to_be_hidden()
     expect(page.locator("#main")).to_contain_text("live release #2")
+    expect(page.locator("#items tr[data-item='app.yaml']")).to_contain_text("#2")
