@@ -1,21 +1,16 @@
-"""The dashboard, delivery and canary, the service registry (live) and the
-admin pages, in a real Chromium against a real node."""
+"""The dashboard, and delivery with a canary, in a real Chromium against a
+real node (the registry and admin pages: test_registry_admin.py)."""
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 import threading
 
 from playwright.sync_api import expect
 
-from tests.config.test_api_on_a_node import Http
 from tests.live.live_support import receive, receive_until, subscriber
 
 from .browser_support import log_in, screenshot
-
-API = "/api/v1/services"
-
 
 def test_dashboard_shows_the_leader_and_recent_releases(console_node, new_page):
     console_node.namespace("dash/prod")
@@ -29,68 +24,6 @@ def test_dashboard_shows_the_leader_and_recent_releases(console_node, new_page):
     # The panel refreshes itself from /api/v1/cluster/status.
     expect(page.locator("#cluster-refreshed")).to_contain_text("Refreshed at", timeout=12_000)
     screenshot(page, "dashboard")
-
-
-def test_a_registered_instance_appears_and_disappears_live(console_node, new_page):
-    page = new_page()
-    log_in(page, console_node.base_url, "admin", console_node.admin_password)
-    page.goto(f"{console_node.base_url}/console/services?name=pay/api")
-    expect(page).to_have_url(re.compile(r"/console/services/pay/api$"))
-    rows = page.locator("#instances tbody tr")
-    expect(rows).to_have_count(0)
-    status, body = console_node.admin("PUT", f"{API}/pay/api/-/instances/i-1",
-                                      {"address": "10.0.0.1", "port": 8080, "metadata": {"version": "1.2"}, "ttl": 30})
-    assert status in (200, 201), body
-    expect(rows).to_have_count(1)
-    expect(rows.first).to_contain_text("10.0.0.1")
-    expect(page.locator("#instance-count")).to_contain_text("i-1 registered")
-    screenshot(page, "service")
-    status, _ = console_node.admin("DELETE", f"{API}/pay/api/-/instances/i-1")
-    assert status in (200, 204)
-    expect(rows).to_have_count(0)
-    expect(page.locator("#instance-count")).to_contain_text("i-1 left")
-    page.goto(f"{console_node.base_url}/console/services?name=Not%20A%20Service")
-    expect(page.locator("#name-error")).to_be_visible()
-
-
-def test_users_and_tokens(console_node, new_page):
-    page = new_page()
-    log_in(page, console_node.base_url, "admin", console_node.admin_password, then="/console/admin/users")
-    page.get_by_label("User name").fill("vanessa")
-    page.get_by_label("Password (at least 10 characters)").fill("short")
-    page.get_by_label("Namespaces 1").fill("shop/*")
-    page.get_by_role("button", name="Create user").click()
-    expect(page.locator("#password-error")).to_contain_text("10")
-    status, listed = console_node.admin("GET", "/api/v1/users")
-    assert "vanessa" not in [u["name"] for u in listed["results"]]
-    page.get_by_label("Password (at least 10 characters)").fill("a long enough password")
-    page.get_by_label("Namespaces 1").fill("Bad Pattern")
-    page.get_by_role("button", name="Create user").click()
-    expect(page.locator("#grants-error")).to_be_visible()
-    page.get_by_label("Password (at least 10 characters)").fill("a long enough password")
-    page.get_by_label("Namespaces 1").fill("shop/*")
-    page.get_by_role("button", name="Create user").click()
-    expect(page.get_by_role("status").first).to_contain_text("User vanessa created")
-    expect(page.locator("#users")).to_contain_text("viewer on shop/*")
-    screenshot(page, "users")
-
-    page.goto(f"{console_node.base_url}/console/tokens")
-    page.get_by_label("What it is for").fill("deploy pipeline")
-    page.get_by_label("Expires in (days; empty: never)").fill("soon")
-    page.get_by_role("button", name="Create token").click()
-    expect(page.locator("#expires_in_days-error")).to_be_visible()
-    page.get_by_label("Expires in (days; empty: never)").fill("30")
-    page.get_by_role("button", name="Create token").click()
-    expect(page.get_by_text("Copy it now: it will not be shown again.")).to_be_visible()
-    raw = page.get_by_label("The token").input_value()
-    assert raw.startswith("cct_")
-    screenshot(page, "tokens")
-    assert Http(console_node.base_url, raw)("GET", "/api/v1/namespaces")[0] == 200
-    page.goto(f"{console_node.base_url}/console/tokens")
-    assert raw not in page.content()
-    page.get_by_role("button", name="Revoke deploy pipeline").click()
-    expect(page.get_by_role("status").first).to_contain_text("revoked")
-    assert Http(console_node.base_url, raw)("GET", "/api/v1/namespaces")[0] == 401
 
 
 def test_delivery_shows_instances_and_a_canary_is_started_and_abandoned(console_node, new_page):
