@@ -15,7 +15,7 @@ leave before the loop next waits for I/O.
 Every other transport method is the real transport's; the ones that end or
 measure the output (``close``, ``write_eof``, ``abort``,
 ``get_write_buffer_size``) see the buffer first. A websocket upgraded from
-such a connection is handed the same wrapper, so its frames coalesce too.
+such a connection gets the real transport (``handle_websocket_upgrade``).
 """
 from __future__ import annotations
 
@@ -81,3 +81,15 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+
+    def handle_websocket_upgrade(self) -> None:
+        # A websocket sends one frame per message, and a change fanned out to
+        # thousands of sockets is one frame per socket per turn: deferring each
+        # to an end-of-turn callback only adds a callback per frame (about 3 µs
+        # each, a tenth of a 10,000-subscriber fan-out) and holds every frame
+        # back until the whole fan-out has run. The upgraded protocol writes to
+        # the socket itself.
+        if isinstance(self.transport, CoalescingTransport):
+            self.transport.flush()
+            self.transport = self.transport._transport
+        super().handle_websocket_upgrade()

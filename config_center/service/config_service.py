@@ -13,6 +13,7 @@ from . import (audit, canary, delivery, diffs, items, namespaces, registry, rele
 from .activity import ActivitySubscription
 from .delivery import DeliveryTracker
 from .prefix_subscription import check_since
+from .live_feed import LiveFeeds
 from .subscriptions import ChangeRenderer, LiveSubscription, check_item_filter
 from .access import DRAFT, MANAGE, PUBLISH, READ, REVEAL, Principal
 from .context import ServiceContext
@@ -26,6 +27,7 @@ class ConfigService:
         self.ctx = ctx
         self.token_principals = TokenPrincipals(ctx)
         self.change_renderer = ChangeRenderer(ctx)
+        self.live_feeds = LiveFeeds(ctx, self.change_renderer)
         self.delivery = DeliveryTracker(ctx)
         self.login_throttle = LoginThrottle(ctx.clock)
 
@@ -102,7 +104,8 @@ class ConfigService:
         """A started subscription to ``ns``'s live config (``subscriptions``);
         ``instance`` (checked by ``delivery.check_instance``) for canaries."""
         subscription = LiveSubscription(self.ctx, self.change_renderer, ns, since=check_since(since),
-                                        items=check_item_filter(items), reveal=False, instance=instance)
+                                        items=check_item_filter(items), reveal=False, instance=instance,
+                                        feeds=self.live_feeds)
         p.require(READ, subscription.namespace)
         subscription.reveal = p.allowed(REVEAL, subscription.namespace)
         await subscription.start()

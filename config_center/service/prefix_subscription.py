@@ -100,6 +100,10 @@ class PrefixSubscription:
         # The revision the application has everything up to, once the
         # message carrying it has been taken from ``next``.
         self.revision = 0
+        # Every change up to this revision has been queued (and, once the
+        # queue is empty, taken): a watch that goes on from ``complete + 1``
+        # repeats and skips nothing.
+        self.complete = 0
         self._watch = None
         self._queue: deque[Delivery] = deque()
         self._ended = False
@@ -138,52 +142,81 @@ class PrefixSubscription:
         raise NotImplementedError
 
     def _watch_from(self, start: int) -> None:
+        """Go on from revision ``start``."""
+        self._stop_watch()
+        self.complete = start - 1
+        self._open_watch()
+
+    def _stop_watch(self) -> None:
         if self._watch is not None:
             self._watch.cancel()
-        self._watch = self.ctx.client.watch(WatchCreateRequest(key=self.prefix, range_end=prefix_end(self.prefix),
-                                                               start_revision=start))
+            self._watch = None
 
     def _end_after(self, delivery: Delivery) -> Delivery:
         """``delivery`` is the last message: the watch stops here."""
         self._ended = True
-        self._watch.cancel()
+        self._stop_watch()
         return delivery
 
     def request_progress(self) -> bool:
-        return self._watch is not None and not self._ended and self._watch.request_progress()
+        if self._ended:
+            return False
+        return self._open_watch().request_progress()
+
+    def _open_watch(self):
+        """The store watch, made from ``complete + 1`` if there is none (a
+        feed let go of the subscription)."""
+        if self._watch is None:
+            self._watch = self.ctx.client.watch(WatchCreateRequest(
+                key=self.prefix, range_end=prefix_end(self.prefix), start_revision=self.complete + 1))
+        return self._watch
 
     def close(self) -> None:
         self._ended = True
-        if self._watch is not None:
-            self._watch.cancel()
+        self._stop_watch()
+
+    def progress_message(self, revision: int) -> Delivery:
+        """A bookmark: nothing changed up to ``revision`` (at least this
+        subscription's own revision)."""
+        revision = max(self.revision, revision)
+        return Delivery(PROGRESS, self.topic, revision, dumps({
+            "type": PROGRESS, self.topic_field: self.topic, "revision": revision,
+            "leader": self.ctx.client.leader_known(),
+        }))
 
     async def next(self) -> Delivery:
         """The next message. Raises ``SubscriptionEnded`` when the store
         ends the watch; after a ``final`` message there is nothing more to
         take."""
         while not self._queue:
-            if self._ended:
-                raise SubscriptionEnded(f"the subscription to {self.topic!r} has ended", self.revision + 1)
-            try:
-                response = await self._watch.next()
-            except WatchClosed:
-                raise SubscriptionEnded("the store ended the watch", self.revision + 1) from None
-            if response.compact_revision:
-                self._queue.append(await self._snapshot(RESYNC))
-            elif response.canceled:
-                self._ended = True
-                raise SubscriptionEnded(response.cancel_reason or "the store ended the watch", self.revision + 1)
-            elif response.events:
-                await self._queue_changes(response.events)
-            elif not response.created:
-                revision = max(self.revision, response.header.revision)
-                self._queue.append(Delivery(PROGRESS, self.topic, revision, dumps({
-                    "type": PROGRESS, self.topic_field: self.topic, "revision": revision,
-                    "leader": self.ctx.client.leader_known(),
-                })))
+            await self._take_response()
+        return self._take_queued()
+
+    def _take_queued(self) -> Delivery:
         delivery = self._queue.popleft()
         self.revision = max(self.revision, delivery.revision)
         return delivery
+
+    async def _take_response(self) -> None:
+        """Turn the watch's next response into queued messages (maybe none)."""
+        if self._ended:
+            raise SubscriptionEnded(f"the subscription to {self.topic!r} has ended", self.revision + 1)
+        try:
+            response = await self._open_watch().next()
+        except WatchClosed:
+            raise SubscriptionEnded("the store ended the watch", self.revision + 1) from None
+        if response.compact_revision:
+            self._queue.append(await self._snapshot(RESYNC))
+        elif response.canceled:
+            self._ended = True
+            raise SubscriptionEnded(response.cancel_reason or "the store ended the watch", self.revision + 1)
+        elif response.events:
+            await self._queue_changes(response.events)
+            if not self._ended:
+                self.complete = max(self.complete, response.events[-1].kv.mod_revision)
+        elif not response.created:
+            self.complete = max(self.complete, response.header.revision)
+            self._queue.append(self.progress_message(response.header.revision))
 
 
 def by_revision(events) -> list[tuple[int, list]]:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import cachetools
 
@@ -48,6 +48,9 @@ from .errors import InvalidError, NotFoundError
 from .canary import selects
 from .names import check_item, check_namespace
 from .prefix_subscription import RESYNC, Delivery, PrefixSubscription, by_revision, dumps
+
+if TYPE_CHECKING:
+    from .live_feed import LiveFeeds, NamespaceFeed
 
 CHANGE = "change"
 DELETED = "deleted"
@@ -184,9 +187,19 @@ class LiveSubscription(PrefixSubscription):
     topic_field = "namespace"
 
     def __init__(self, ctx: ServiceContext, renderer: ChangeRenderer, ns: str, *, reveal: bool,
-                 items: frozenset[str] | None = None, since: int | None = None, instance: dict | None = None) -> None:
+                 items: frozenset[str] | None = None, since: int | None = None, instance: dict | None = None,
+                 feeds: LiveFeeds | None = None) -> None:
         super().__init__(ctx, check_namespace(ns), keys.live(ns), since=since)
         self.renderer = renderer
+        self.feeds = feeds
+        # Set by ``push_to``: where a feed writes this subscription's messages.
+        self._sink: Callable[[Delivery], bool] | None = None
+        self._feed: NamespaceFeed | None = None
+        self._left_feed = asyncio.Event()
+        # False from when a feed lets go until the watch of its own has
+        # given something: whatever made the feed let go (a full outbox, a
+        # canary, compaction) is then dealt with before joining again.
+        self._may_join = True
         self.namespace = ns
         self.reveal = reveal
         self.items = items
@@ -241,13 +254,11 @@ class LiveSubscription(PrefixSubscription):
             else:
                 change = await self.renderer.change(self.namespace, revision, group, reveal=self.reveal)
                 delivery = self._delivery(change)
-                if self._view is not None and change.kind != DELETED:
-                    self._view.update(change.refs)
-                    for name in change.deleted:
-                        self._view.pop(name, None)
+                self._seen(change)
             if delivery is not None:
                 self._queue.append(delivery)
                 if delivery.final:
+                    self._end_after(delivery)
                     return
 
     async def _canary_move(self, revision: int, group: list, canary_event) -> Delivery | None:
@@ -293,11 +304,94 @@ class LiveSubscription(PrefixSubscription):
             "canary": on_canary is not None, "published_at": record.get("time"), "items": shown, "deleted": deleted,
         }), release, record.get("time"))
 
+    def _seen(self, change: _Change) -> None:
+        """``change`` was sent (or had nothing for this subscription)."""
+        if self._view is not None and change.kind != DELETED:
+            self._view.update(change.refs)
+            for name in change.deleted:
+                self._view.pop(name, None)
+
+    # -- with a feed (``live_feed``) -----------------------------------------------------------------
+
+    def push_to(self, sink: Callable[[Delivery], bool]) -> None:
+        """Let a feed write this subscription's messages to ``sink`` once
+        it has caught up; ``sink`` answers False when it has no room (the
+        message is then not taken). ``next`` waits while a feed does so."""
+        self._sink = sink
+
+    async def next(self) -> Delivery:
+        while True:
+            if self._queue:
+                return self._take_queued()
+            if self._ended:
+                return await super().next()  # raises
+            if self._feed is not None or self._join_feed():
+                self._left_feed.clear()
+                await self._left_feed.wait()
+                continue
+            before = self.complete
+            await self._take_response()
+            if self._queue or self.complete > before:
+                self._may_join = True
+
+    def _join_feed(self) -> bool:
+        if self._sink is None or self.feeds is None or not self._may_join:
+            return False
+        return self.feeds.join(self)
+
+    def _joined(self, feed: NamespaceFeed, complete: int) -> None:
+        self._feed = feed
+        self.complete = max(self.complete, complete)
+        self._stop_watch()
+
+    def _left(self, complete: int) -> None:
+        """The feed let go: go on from the revision after the last change
+        sent, on a watch of its own."""
+        self._feed = None
+        self._may_join = False
+        self.complete = max(self.complete, complete)
+        self._stop_watch()
+        self._left_feed.set()
+
+    def _offer(self, change: _Change) -> bool:
+        """Send ``change`` through the sink; False if it had no room."""
+        if change.revision <= self.complete or self._ended:
+            return True
+        delivery = self._delivery(change)
+        if delivery is not None and not self._sink(delivery):
+            return False
+        self._seen(change)
+        self.complete = change.revision
+        if delivery is not None:
+            self.revision = max(self.revision, delivery.revision)
+            if delivery.final:
+                self.close()
+        return True
+
+    def _progress(self, revision: int) -> bool:
+        delivery = self.progress_message(revision)
+        if not self._sink(delivery):
+            return False
+        self.revision = delivery.revision
+        self.complete = max(self.complete, revision)
+        return True
+
+    def request_progress(self) -> bool:
+        if self._feed is not None:
+            return self._feed.request_progress(self)
+        return super().request_progress()
+
+    def close(self) -> None:
+        if self._feed is not None:
+            self._feed.leave(self)
+            self._feed = None
+        super().close()
+
     def _delivery(self, change: _Change) -> Delivery | None:
         if change.kind == DELETED:
-            return self._end_after(Delivery(
-                DELETED, self.namespace, change.revision,
-                dumps({"type": DELETED, "namespace": self.namespace, "revision": change.revision}), final=True))
+            return Delivery(DELETED, self.namespace, change.revision,
+                            dumps({"type": DELETED, "namespace": self.namespace, "revision": change.revision}),
+                            final=True)
         body = change.bodies.get(self.items)
         if body is None:
             shown = self._filtered(change.items)

@@ -48,8 +48,8 @@ from django.conf import settings
 from config_center import service_host
 from config_center.service.delivery import check_instance
 from config_center.service.errors import NotAuthenticatedError, ServiceError
-from config_center.service.prefix_subscription import PROGRESS, PrefixSubscription, SubscriptionEnded
-from config_center.service.subscriptions import CHANGE
+from config_center.service.prefix_subscription import PROGRESS, Delivery, PrefixSubscription, SubscriptionEnded
+from config_center.service.subscriptions import CHANGE, LiveSubscription
 
 from .leader_status import LeaderStatus
 from .session_user import session_user
@@ -111,7 +111,6 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
         if self.service is None:
             await self.close(code=TRY_AGAIN_LATER, reason="the config service is not running on this node yet")
             return
-        self.tasks.append(asyncio.create_task(self.outbox.run(), name="live-outbox"))
         token = _bearer(self.scope)
         if token is not None:
             await self._authenticate(token)
@@ -251,6 +250,9 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
             self.tracking.subscribed(ns)
         if subscription.since is not None:
             self.tasks.append(asyncio.create_task(self._bookmark_soon(subscription), name=f"live-bookmark-{ns}"))
+        if isinstance(subscription, LiveSubscription):
+            # Once caught up, its namespace's feed writes its changes here directly.
+            subscription.push_to(lambda delivery: self._push(ns, delivery))
         self.pumps[ns] = asyncio.create_task(self._pump(ns, subscription), name=f"live-{ns}")
 
     async def _on_unsubscribe(self, message: dict) -> None:
@@ -298,14 +300,11 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
                 if not await self.outbox.put(delivery.body, ns, delivery.revision):
                     self._too_slow()
                     return
-                if delivery.type != PROGRESS and self.tracking is not None:
-                    self.tracking.sent(ns, delivery.revision, delivery.release, delivery.published_at,
-                                       change=delivery.type == CHANGE)
+                self._sent(ns, delivery, pumping=False)
                 if delivery.final:
-                    self._end(ns, pumping=False)
                     return
         except SubscriptionEnded as ended:
-            if not self.closing:
+            if not self.closing and ns in self.subscriptions:
                 self._error("unavailable", f"{ended}; resubscribe with since={ended.resume_revision - 1}",
                             **about)
                 self._end(ns, pumping=False)
@@ -318,6 +317,24 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
             if not self.closing:
                 self._error("internal", "the subscription failed on the server; resubscribe", **about)
                 self._end(ns, pumping=False)
+
+    def _push(self, ns: str, delivery: Delivery) -> bool:
+        """A feed's message for the subscription under ``ns``: written now,
+        or False if the outbox is full (the feed then lets the
+        subscription go on at its own pace)."""
+        if self.closing:
+            return True
+        if not self.outbox.put_nowait(delivery.body, ns, delivery.revision):
+            return False
+        self._sent(ns, delivery)
+        return True
+
+    def _sent(self, ns: str, delivery: Delivery, *, pumping: bool = True) -> None:
+        if delivery.type != PROGRESS and self.tracking is not None:
+            self.tracking.sent(ns, delivery.revision, delivery.release, delivery.published_at,
+                               change=delivery.type == CHANGE)
+        if delivery.final:
+            self._end(ns, pumping=pumping)
 
     async def _bookmark_soon(self, subscription: PrefixSubscription) -> None:
         """A resumed subscription may have nothing to send for a long time:
@@ -377,9 +394,9 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
         for ns in list(self.subscriptions):
             self._end(ns)
         for task in self.tasks:
-            if keep_writer and task.get_name() == "live-outbox":
-                continue
             task.cancel()
+        if not keep_writer:
+            self.outbox.stop()
         if self.service is not None:
             leader_status(self.service).remove(self._on_leader_change)
         if self.tracking is not None:

@@ -1,8 +1,8 @@
 """What one websocket has still to send, with a bound.
 
-A connection's subscriptions ``put`` their messages; one writer task sends
-them in order. When the outbox is full (``max_messages`` or ``max_bytes``)
-a producer waits for room — the store's watch keeps what it has not taken
+A connection's subscriptions ``put`` their messages, which are written to
+the socket in order (at once when the socket is idle). When the outbox is
+full (``max_messages`` or ``max_bytes``) a producer waits for room — the store's watch keeps what it has not taken
 yet, within its own bound, re-reading history rather than buffering when a
 watcher falls far behind — so a client that reads slowly but steadily, or
 is catching up on a long backlog, is never cut off. One that makes no
@@ -25,8 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections import deque
 from typing import Awaitable, Callable
+
+from .eager import run_eagerly
+
+logger = logging.getLogger(__name__)
 
 # Close codes of the live websockets (4000-4999 are the application's).
 UNAUTHENTICATED = 4001
@@ -47,6 +52,14 @@ def close_reason(text: str) -> str:
 
 
 class Outbox:
+    """Messages waiting for one websocket, written through when it is idle.
+
+    There is no writer task while nothing waits: ``put_nowait`` on an idle
+    outbox runs the socket's send at once (``eager.run_eagerly``), which
+    finishes without waiting when the socket can take the frame, as it
+    nearly always can. Only a send that has to wait gets a task, which
+    then sends whatever queued behind it, in order, and ends."""
+
     def __init__(self, send: Callable[[str], Awaitable[None]], *, max_messages: int = 256,
                  max_bytes: int = 8 * 1024 * 1024, stall_seconds: float = 30.0) -> None:
         self._send = send
@@ -55,8 +68,10 @@ class Outbox:
         self.stall_seconds = stall_seconds
         self._queue: deque[tuple[str, str | None, int]] = deque()
         self._bytes = 0
-        self._ready = asyncio.Event()
-        self._progress = asyncio.Event()  # set by the writer after each send
+        self._writer: asyncio.Task | None = None  # only while a send waits
+        self._waiting_send: asyncio.Task | None = None  # the send it waits for first
+        self._stopped = False
+        self._progress = asyncio.Event()  # set after each message written
         # namespace -> revision of its last message written whole
         self.sent: dict[str, int] = {}
 
@@ -68,12 +83,16 @@ class Outbox:
         return bool(self._queue) and (len(self._queue) >= self.max_messages or self._bytes + size > self.max_bytes)
 
     def put_nowait(self, text: str, namespace: str | None = None, revision: int = 0) -> bool:
-        """Queue ``text`` if there is room; False (nothing queued) if not."""
+        """Queue ``text`` if there is room, and write it now if the socket
+        is idle; False (nothing queued) if there is no room."""
         if self._full(len(text)):
             return False
+        if self._stopped:
+            return True  # the connection is going away: nothing is written any more
         self._queue.append((text, namespace, revision))
         self._bytes += len(text)
-        self._ready.set()
+        if self._writer is None:
+            self._write_through()
         return True
 
     async def put(self, text: str, namespace: str | None = None, revision: int = 0) -> bool:
@@ -87,20 +106,58 @@ class Outbox:
                 return False
         return self.put_nowait(text, namespace, revision)
 
-    async def run(self) -> None:
-        """The writer: sends queued messages in order until cancelled."""
-        while True:
-            if not self._queue:
-                self._ready.clear()
-                await self._ready.wait()
-                continue
-            text, namespace, revision = self._queue[0]
-            await self._send(text)
-            self._queue.popleft()
-            self._bytes -= len(text)
-            if namespace is not None:
-                self.sent[namespace] = revision
-            self._progress.set()
+    def _write_through(self) -> None:
+        """Write queued messages in the caller until one has to wait; that
+        one, and the rest, go to a writer task."""
+        while self._queue and not self._stopped:
+            try:
+                waiting = run_eagerly(self._send(self._queue[0][0]))
+            except Exception as error:
+                self._fail(error)
+                return
+            if waiting is not None:
+                self._waiting_send = waiting
+                self._writer = asyncio.create_task(self._write_after(waiting), name="live-outbox")
+                return
+            self._written()
+
+    async def _write_after(self, waiting: asyncio.Task) -> None:
+        try:
+            await waiting
+            self._waiting_send = None
+            self._written()
+            while self._queue and not self._stopped:
+                await self._send(self._queue[0][0])
+                self._written()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._fail(error)
+        finally:
+            self._writer = self._waiting_send = None
+
+    def _written(self) -> None:
+        text, namespace, revision = self._queue.popleft()
+        self._bytes -= len(text)
+        if namespace is not None:
+            self.sent[namespace] = revision
+        self._progress.set()
+
+    def _fail(self, error: Exception) -> None:
+        # The socket is gone (the client disconnected): the connection's
+        # disconnect handler cleans up; nothing more can be written.
+        logger.debug("live socket send failed: %r", error)
+        self.stop()
+
+    def stop(self) -> None:
+        """Write nothing more: what is queued is dropped (a slow consumer's
+        backlog, or a connection that is gone)."""
+        self._stopped = True
+        self._queue.clear()
+        self._bytes = 0
+        for task in (self._waiting_send, self._writer):
+            if task is not None:
+                task.cancel()
 
     def resume_reason(self, fallback: dict[str, int]) -> str:
         """The close reason for a slow consumer: the revision each namespace

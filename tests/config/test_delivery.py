@@ -34,3 +34,22 @@ def test_instance_descriptions_are_checked():
                 {"labels": {f"k{n}": "v" for n in range(40)}}):
         with pytest.raises(InvalidError):
             check_instance(bad, "c1")
+
+
+def test_an_instance_written_as_json_reads_back_as_its_view():
+    import json
+
+    from config_center.service.context import ServiceContext
+    from config_center.service.delivery import DeliveryTracker
+
+    tracker = DeliveryTracker(ServiceContext(None))
+    connection = tracker.connect({"id": "web-\"1\"", "labels": {"zone": "eu", "ünï": "ç"}, "host": "h"},
+                                 user="ann", address="127.0.0.1")
+    connection.subscribed("shop/prod")
+    connection.sent("shop/prod", 12, 3, None, change=True)
+    connection.acked("shop/prod", 12)
+    assert json.loads(connection.view_json("shop/prod")) == connection.view("shop/prod")
+    # A new description (a later hello) is written from then on.
+    connection.instance = {"id": "web-2", "labels": {}, "host": "", "sdk": "py/2"}
+    assert json.loads(connection.view_json("shop/prod")) == connection.view("shop/prod")
+    assert json.loads(connection.view_json("shop/prod"))["id"] == "web-2"
