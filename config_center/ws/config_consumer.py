@@ -41,6 +41,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -120,8 +122,10 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
             # Not tracked for delivery: a console page is not an application instance.
             await self._authenticate_as(lambda: self.service.user_principal(user, _address(self.scope)), track=False)
 
-    async def _send_text(self, text: str) -> None:
-        await self.send(text_data=text)
+    def _send_text(self, text: str) -> Coroutine[Any, Any, None]:
+        # The server's own send, not the consumer's: that one wraps it in two
+        # more coroutines, for every message to every socket.
+        return self.base_send({"type": "websocket.send", "text": text})
 
     def _say(self, message: dict) -> None:
         """Queue a message of the connection's own (not a subscription's).
