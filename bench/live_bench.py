@@ -76,7 +76,7 @@ async def subscribers_run(cluster: Cluster, token: str, args, count: int) -> dic
     rss_before = sum(m.rss_mb() for m in cluster.members)
     per_swarm = [count // args.swarms + (1 if i < count % args.swarms else 0) for i in range(args.swarms)]
     swarms = [subprocess.Popen([sys.executable, str(SWARM), "--ports", ",".join(map(str, ports)), "--token", token,
-                                "--namespace", NAMESPACE, "--count", str(n)],
+                                "--namespace", NAMESPACE, "--count", str(n)] + (["--deflate"] if args.deflate else []),
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for n in per_swarm if n]
     started = time.monotonic()
     for swarm in swarms:
@@ -186,6 +186,8 @@ def main() -> None:
     parser.add_argument("--publishes", type=int)
     parser.add_argument("--gap", type=float, default=1.0, help="seconds between publishes")
     parser.add_argument("--swarms", type=int, default=2, help="subscriber processes")
+    parser.add_argument("--deflate", action="store_true",
+                        help="subscribers ask for permessage-deflate, as the SDK (websockets) does by default")
     parser.add_argument("--clients", type=int, default=16, help="registry clients")
     parser.add_argument("--duration", type=float, default=5.0, help="registry window, seconds")
     parser.add_argument("--dir", help="parent of the data dirs (default /tmp)")

@@ -166,7 +166,7 @@ def test_a_compacted_resume_point_gets_a_resync(tmp_path):
 
 
 def test_a_slow_consumer_is_closed_with_its_resume_point_and_loses_nothing(tmp_path):
-    # 9 MB in all, incompressible (websockets compress): more than the
+    # 9 MB in all, random (incompressible, were compression ever turned on): more than the
     # server's socket send buffer (4 MiB at most here) and the client's
     # receive buffer, kept small below.
     big = base64.b64encode(random.Random(7).randbytes(225_000)).decode()
