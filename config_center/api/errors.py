@@ -18,7 +18,9 @@ _RETRYABLE_GRPC = {4, 14}
 
 def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
-        return Response(exc.as_dict(), status=exc.status)
+        retry_after = exc.details.get("retry_after") if isinstance(exc.details, dict) else None
+        return Response(exc.as_dict(), status=exc.status,
+                        headers={"Retry-After": str(retry_after)} if retry_after is not None else None)
     if isinstance(exc, UNAVAILABLE_ERRORS) or (isinstance(exc, StoreError) and exc.grpc_code in _RETRYABLE_GRPC):
         error = UnavailableError(f"the store cannot serve this request now ({exc or type(exc).__name__}); retry")
         return Response(error.as_dict(), status=error.status, headers={"Retry-After": "1"})

@@ -39,6 +39,20 @@ def test_login_me_logout_and_refusals(node):
     error_of(client.get(NS), 401, "not_authenticated")
 
 
+def test_repeated_bad_logins_are_slowed_with_a_retry_after(node):
+    anonymous = APIClient()
+    for _ in range(6):  # five free failures, and the sixth starts the wait
+        error_of(anonymous.post("/api/v1/auth/login", {"username": "mallory", "password": "guess guess guess"},
+                                format="json"), 401, "unauthenticated")
+    slowed = anonymous.post("/api/v1/auth/login", {"username": "mallory", "password": "guess guess guess"},
+                            format="json")
+    body = error_of(slowed, 429, "too_many_attempts")
+    assert int(slowed.headers["Retry-After"]) == body["details"]["retry_after"] > 0
+    # Another user name is not held up by mallory's failures.
+    error_of(anonymous.post("/api/v1/auth/login", {"username": "admin", "password": "nope nope nope"},
+                            format="json"), 401, "unauthenticated")
+
+
 def test_draft_publish_diff_rollback_and_audit(node):
     admin = session_client()
     created = admin.post(NS, {"name": "shop/prod", "description": "Shop", "format": "yaml"}, format="json")
