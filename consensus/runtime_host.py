@@ -52,6 +52,7 @@ import uvloop
 
 from consensus.http_protocol import CoalescingHttpToolsProtocol
 from consensus.node_config import NodeConfig, NodeConfigError
+from consensus.websocket_protocol import FrameWritingWebSocketProtocol
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ class _Host:
             self.application,
             lifespan="off",
             http=CoalescingHttpToolsProtocol,
-            ws="websockets-sansio",
+            ws=FrameWritingWebSocketProtocol,
             # No permessage-deflate: a change fanned out to thousands of sockets
             # would be compressed once per socket, each with its own zlib context.
             # Measured with 10,000 subscribers asking for it (as the websockets

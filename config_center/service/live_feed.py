@@ -42,6 +42,7 @@ namespace; it stops when its last subscription leaves.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections import deque
 from typing import TYPE_CHECKING
@@ -166,13 +167,23 @@ class NamespaceFeed:
             self.revision = self.ring_floor = revision
             return
         change = await self.feeds.renderer.change(self.namespace, revision, group, reveal=self.reveal)
-        for subscription in list(self.subscribers):
-            if subscription.canary_release is not None:
-                # Its items are the canary's; a live change cannot happen under
-                # a running canary (releases.publish), so this is the canary's end.
-                self._detach(subscription, revision - 1)
-            elif not subscription._offer(change):
-                self._detach(subscription, revision - 1)
+        # The loop makes only short-lived objects, which reference counting
+        # frees; a cyclic collection that happened to start in it would walk
+        # the whole heap (1.6 million objects with 10,000 subscribers) in
+        # the middle of a fan-out. It runs after, if it is due.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for subscription in list(self.subscribers):
+                if subscription.canary_release is not None:
+                    # Its items are the canary's; a live change cannot happen under
+                    # a running canary (releases.publish), so this is the canary's end.
+                    self._detach(subscription, revision - 1)
+                elif not subscription._offer(change):
+                    self._detach(subscription, revision - 1)
+        finally:
+            if collecting:
+                gc.enable()
         self._ring.append((revision, change))
         if len(self._ring) == RING_SIZE:
             self.ring_floor = self._ring[0][0] - 1

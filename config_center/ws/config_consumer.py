@@ -53,6 +53,7 @@ from config_center.service.errors import NotAuthenticatedError, ServiceError
 from config_center.service.prefix_subscription import PROGRESS, Delivery, PrefixSubscription, SubscriptionEnded
 from config_center.service.subscriptions import CHANGE, LiveSubscription
 
+from .frames import frame_writer
 from .leader_status import LeaderStatus
 from .session_user import session_user
 from .outbox import SLOW_CONSUMER, TRY_AGAIN_LATER, UNAUTHENTICATED, Outbox, close_reason
@@ -106,7 +107,8 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
         self.subscriptions: dict[str, PrefixSubscription] = {}
         self.pumps: dict[str, asyncio.Task] = {}
         self.outbox = Outbox(self._send_text, max_messages=settings.LIVE_OUTBOX_MESSAGES,
-                             max_bytes=settings.LIVE_OUTBOX_BYTES, stall_seconds=settings.LIVE_STALL_SECONDS)
+                             max_bytes=settings.LIVE_OUTBOX_BYTES, stall_seconds=settings.LIVE_STALL_SECONDS,
+                             write_frame=frame_writer(self.scope))
         self.tasks: list[asyncio.Task] = []
         self.closing = False
         await self.accept()

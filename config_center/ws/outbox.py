@@ -30,6 +30,7 @@ from collections import deque
 from typing import Awaitable, Callable
 
 from .eager import run_eagerly
+from .frames import frame_of
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +62,12 @@ class Outbox:
     then sends whatever queued behind it, in order, and ends."""
 
     def __init__(self, send: Callable[[str], Awaitable[None]], *, max_messages: int = 256,
-                 max_bytes: int = 8 * 1024 * 1024, stall_seconds: float = 30.0) -> None:
+                 max_bytes: int = 8 * 1024 * 1024, stall_seconds: float = 30.0,
+                 write_frame: Callable[[bytes], bool] | None = None) -> None:
         self._send = send
+        # The server's direct frame writer (``frames``), if it has one: a
+        # message many sockets get is then framed once for all of them.
+        self._write_frame = write_frame
         self.max_messages = max_messages
         self.max_bytes = max_bytes
         self.stall_seconds = stall_seconds
@@ -110,6 +115,9 @@ class Outbox:
         """Write queued messages in the caller until one has to wait; that
         one, and the rest, go to a writer task."""
         while self._queue and not self._stopped:
+            if self._write_frame is not None and self._write_frame(frame_of(self._queue[0][0])):
+                self._written()
+                continue
             try:
                 waiting = run_eagerly(self._send(self._queue[0][0]))
             except Exception as error:

@@ -159,3 +159,23 @@ def test_run_eagerly_finishes_a_coroutine_that_waits_in_a_task():
             await cancelled
         assert steps[-1] == "before"
     run(scenario())
+
+
+def test_frames_go_to_the_servers_frame_writer_while_it_takes_them():
+    async def scenario():
+        socket = Socket()
+        frames: list[bytes] = []
+        takes = True
+
+        def write_frame(frame: bytes) -> bool:
+            if takes:
+                frames.append(frame)
+            return takes
+
+        outbox = Outbox(socket.send, write_frame=write_frame)
+        outbox.put_nowait("a", "ns", 1)
+        assert frames == [b"\x81\x01a"] and socket.frames == [] and outbox.sent == {"ns": 1}
+        takes = False  # e.g. the socket's buffer is full: the ASGI send decides
+        outbox.put_nowait("b", "ns", 2)
+        assert socket.frames == ["b"] and len(frames) == 1 and outbox.sent == {"ns": 2}
+    run(scenario())
