@@ -192,8 +192,13 @@ class NamespaceFeed:
     def _progress(self, revision: int) -> None:
         self.revision = max(self.revision, revision)
         wanted, self._progress_wanted = self._progress_wanted, set()
+        shared = None  # one message for all (heartbeats ask for thousands a second)
         for subscription in wanted:
-            if subscription in self.subscribers and not subscription._progress(self.revision):
+            if subscription not in self.subscribers:
+                continue
+            if shared is None:
+                shared = subscription.progress_message(self.revision)
+            if not subscription._progress(self.revision, shared):
                 self._detach(subscription, subscription.complete)
 
 

@@ -58,6 +58,7 @@ DELETED = "deleted"
 MAX_ITEM_FILTER = 1000
 # A change's body is kept per item filter: subscribers mostly share a few.
 MAX_BODIES_PER_CHANGE = 16
+_UNSET = object()
 RENDER_CACHE_BYTES = 32 * 1024 * 1024
 
 
@@ -75,8 +76,9 @@ class _Change:
     # name -> what the item is (format, blob, secret) for each item put: a
     # subscription keeps the set it serves to work out a canary's changes
     refs: dict = field(default_factory=dict, compare=False)
-    # JSON bodies by item filter (None: every item), made by the first
-    # subscriber with that filter and reused by the others.
+    # Messages (``Delivery``, or None: nothing) by item filter (None: every
+    # item), made by the first subscriber with that filter and reused by
+    # the others.
     bodies: dict = field(default_factory=dict, compare=False)
 
 
@@ -368,8 +370,12 @@ class LiveSubscription(PrefixSubscription):
                 self.close()
         return True
 
-    def _progress(self, revision: int) -> bool:
-        delivery = self.progress_message(revision)
+    def _progress(self, revision: int, shared: Delivery | None = None) -> bool:
+        """A bookmark at ``revision`` through the sink (``shared``: the
+        same bookmark for other subscriptions, used if it is not behind)."""
+        delivery = shared if shared is not None and shared.revision >= self.revision else None
+        if delivery is None:
+            delivery = self.progress_message(revision)
         if not self._sink(delivery):
             return False
         self.revision = delivery.revision
@@ -392,17 +398,18 @@ class LiveSubscription(PrefixSubscription):
             return Delivery(DELETED, self.namespace, change.revision,
                             dumps({"type": DELETED, "namespace": self.namespace, "revision": change.revision}),
                             final=True)
-        body = change.bodies.get(self.items)
-        if body is None:
+        # One message object per item filter, shared by every subscription
+        # with that filter (a fan-out sends the same object to thousands).
+        delivery = change.bodies.get(self.items, _UNSET)
+        if delivery is _UNSET:
             shown = self._filtered(change.items)
             deleted = [name for name in change.deleted if self.items is None or name in self.items]
-            body = "" if not shown and not deleted else dumps({
-                "type": CHANGE, "namespace": self.namespace, "revision": change.revision,
-                "release": change.release, "kind": change.kind, "canary": False,
-                "published_at": change.published_at, "items": shown, "deleted": deleted,
-            })
+            delivery = None if not shown and not deleted else Delivery(
+                CHANGE, self.namespace, change.revision, dumps({
+                    "type": CHANGE, "namespace": self.namespace, "revision": change.revision,
+                    "release": change.release, "kind": change.kind, "canary": False,
+                    "published_at": change.published_at, "items": shown, "deleted": deleted,
+                }), change.release, change.published_at)
             if len(change.bodies) < MAX_BODIES_PER_CHANGE:
-                change.bodies[self.items] = body
-        if not body:
-            return None  # none of the items this subscription asked for
-        return Delivery(CHANGE, self.namespace, change.revision, body, change.release, change.published_at)
+                change.bodies[self.items] = delivery
+        return delivery  # None: none of the items this subscription asked for
