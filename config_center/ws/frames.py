@@ -9,7 +9,10 @@ from __future__ import annotations
 
 WRITE_FRAME_EXTENSION = "node.websocket.write_frame"  # the server's name for it
 
-_RECENT = 64  # messages whose frames are kept: the fan-outs in progress
+# The frames kept: those of the fan-outs in progress. Bounded in bytes too,
+# since an item may be a megabyte and each entry holds the text and its frame.
+_RECENT = 64
+_RECENT_BYTES = 16 * 1024 * 1024
 
 
 def text_frame(text: str) -> bytes:
@@ -26,17 +29,23 @@ def text_frame(text: str) -> bytes:
 
 # id(text) -> (text, frame); holding the text keeps its id from being reused.
 _frames: dict[int, tuple[str, bytes]] = {}
+_frames_bytes = 0
 
 
 def frame_of(text: str) -> bytes:
     """``text``'s frame, built once for the same message object."""
+    global _frames_bytes
     known = _frames.get(id(text))
     if known is not None and known[0] is text:
         return known[1]
     frame = text_frame(text)
-    if len(_frames) >= _RECENT:
+    size = len(text) + len(frame)
+    if len(_frames) >= _RECENT or _frames_bytes + size > _RECENT_BYTES:
         _frames.clear()
-    _frames[id(text)] = (text, frame)
+        _frames_bytes = 0
+    if size <= _RECENT_BYTES:
+        _frames[id(text)] = (text, frame)
+        _frames_bytes += size
     return frame
 
 

@@ -20,3 +20,13 @@ def test_a_message_is_framed_once_however_many_sockets_get_it():
     assert frame_of(message) is first
     other = "".join(["{", '"type":"change"', "}"])
     assert frame_of(other) == first and frame_of(other) is not first
+
+
+def test_the_frames_kept_are_bounded_in_bytes():
+    from config_center.ws import frames
+
+    big = ["x" * (3 * 1024 * 1024) + str(n) for n in range(12)]
+    for text in big:
+        assert frames.frame_of(text) == frames.text_frame(text)
+    assert frames._frames_bytes <= frames._RECENT_BYTES
+    assert len(frames._frames) < len(big)
