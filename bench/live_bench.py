@@ -187,7 +187,7 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=1.0, help="seconds between publishes")
     parser.add_argument("--swarms", type=int, default=2, help="subscriber processes")
     parser.add_argument("--deflate", action="store_true",
-                        help="subscribers ask for permessage-deflate, as the SDK (websockets) does by default")
+                        help="subscribers ask for permessage-deflate, as websockets clients do by default")
     parser.add_argument("--clients", type=int, default=16, help="registry clients")
     parser.add_argument("--duration", type=float, default=5.0, help="registry window, seconds")
     parser.add_argument("--dir", help="parent of the data dirs (default /tmp)")

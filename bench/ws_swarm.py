@@ -14,9 +14,9 @@ The websocket client is a small one of its own on asyncio's protocol API
 subscriber here costs a few microseconds per message, so on a small
 machine the figures measure the server's fan-out rather than the clients'
 frame parsing. ``--deflate`` asks for permessage-deflate compression as
-the SDK (the ``websockets`` library) does by default, and inflates what
-the server compressed, so the server's cost per subscriber is the one real
-applications cause.
+clients of the ``websockets`` library do by default, and inflates what the
+server compressed (the node declines it: the flag shows that a client
+asking changes nothing).
 """
 from __future__ import annotations
 

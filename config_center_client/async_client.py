@@ -409,10 +409,12 @@ class AsyncConfigClient(RegistryMethods, ConfigReader):
         end = _SessionEnd()
         session: _Session | None = None
         try:
+            # compression=None: the node does not compress its websockets (a
+            # change fanned out to thousands would be deflated once per socket).
             async with connect(url, additional_headers={"Authorization": f"Bearer {self._token}"},
                                user_agent_header=f"{protocol.SDK_NAME}/{protocol.SDK_VERSION}",
                                open_timeout=self.open_timeout, close_timeout=2.0,
-                               max_size=self.max_message_bytes) as ws:
+                               max_size=self.max_message_bytes, compression=None) as ws:
                 session = _Session(ws, url)
                 session.end = end
                 self._session = session
