@@ -4,6 +4,8 @@ loop without Django when they carry an API token:
     GET  /api/v1/namespaces/<ns>/-/config         the live config (ETag / 304)
     PUT  /api/v1/namespaces/<ns>/-/items/<name>   save a draft
     POST /api/v1/namespaces/<ns>/-/publish        publish the drafts
+    PUT  /api/v1/services/<service>/-/instances/<id>              register an instance
+    POST /api/v1/services/<service>/-/instances/<id>/keepalive    renew its lease
 
 Through Django and DRF each request cost the node several milliseconds of
 CPU (request objects, a worker thread per request, a hop back to the loop
@@ -11,7 +13,8 @@ for every service call); the service's own work for a save plus a publish
 is under 2 ms (``bench/README.md``). These routes parse the same JSON,
 call the same ``ConfigService`` methods and answer the same bodies and
 errors as the DRF views (``items.ItemDetail``, ``releases.Publish``,
-``items.LiveConfig``; a test holds them to it). Live config answers come
+``items.LiveConfig``, ``registry.InstanceDetail``, ``registry.Keepalive``;
+tests hold them to it). Live config answers come
 from ``service.live_reads`` (one ReadIndex, a cached answer per namespace
 revision) with an ``ETag``; ``If-None-Match`` with it answers 304.
 
@@ -33,6 +36,8 @@ _NS = NamespaceConverter.regex
 CONFIG = re.compile(rf"/api/v1/namespaces/({_NS})/-/config")
 ITEM = re.compile(rf"/api/v1/namespaces/({_NS})/-/items/([^/]+)")
 PUBLISH = re.compile(rf"/api/v1/namespaces/({_NS})/-/publish")
+INSTANCE = re.compile(rf"/api/v1/services/({_NS})/-/instances/([^/]+)")
+KEEPALIVE = re.compile(rf"/api/v1/services/({_NS})/-/instances/([^/]+)/keepalive")
 # An item of the largest size, as a JSON string, with room for the rest.
 MAX_BODY = 4 * 1024 * 1024
 _JSON = [(b"content-type", b"application/json"), (b"vary", b"Authorization")]
@@ -116,11 +121,16 @@ class FastRoutes:
             match = CONFIG.fullmatch(path)
             return (self._config, match.groups()) if match else None
         if method == "PUT":
-            match = ITEM.fullmatch(path)
-            return (self._save_draft, match.groups()) if match else None
+            for pattern, handler in ((ITEM, self._save_draft), (INSTANCE, self._register)):
+                match = pattern.fullmatch(path)
+                if match:
+                    return handler, match.groups()
+            return None
         if method == "POST":
-            match = PUBLISH.fullmatch(path)
-            return (self._publish, match.groups()) if match else None
+            for pattern, handler in ((PUBLISH, self._publish), (KEEPALIVE, self._keepalive)):
+                match = pattern.fullmatch(path)
+                if match:
+                    return handler, match.groups()
         return None
 
     @staticmethod
@@ -165,3 +175,17 @@ class FastRoutes:
         release = await service.publish(principal, ns, comment=data.get("comment", ""),
                                         revision=_base_revision(scope, data))
         await _respond(send, 201, _dumps(release), _JSON)
+
+    async def _register(self, scope, receive, send, token: str, address: str, service: str, instance: str) -> None:
+        bound = self._service()
+        principal = await bound.token_principal(token, address)
+        data = await _read_json(receive)
+        registered = await bound.register_instance(principal, service, instance, data)
+        await _respond(send, 201, _dumps(registered), _JSON)
+
+    async def _keepalive(self, scope, receive, send, token: str, address: str, service: str, instance: str) -> None:
+        bound = self._service()
+        principal = await bound.token_principal(token, address)
+        data = await _read_json(receive)
+        renewed = await bound.keepalive_instance(principal, service, instance, data.get("lease"))
+        await _respond(send, 200, _dumps(renewed), _JSON)

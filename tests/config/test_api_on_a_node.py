@@ -106,7 +106,7 @@ def _raw(base: str, method: str, path: str, body: bytes, headers: dict) -> tuple
         return error.code, json.loads(error.read() or b"null")
 
 
-_VARYING = {"revision", "updated_at", "time", "created_at", "message"}
+_VARYING = {"revision", "updated_at", "time", "created_at", "message", "lease", "registered_at", "service"}
 
 
 def _same_shape(answer):
@@ -133,13 +133,13 @@ def test_token_fast_routes_answer_as_the_drf_views_do(tmp_path):
             assert session("POST", "/api/v1/namespaces", {"name": ns})[0] == 201
         token = session("POST", "/api/v1/tokens", {"name": "ci", "namespaces": "twin/*", "access": "write"})[1]["token"]
 
-        def call(ns, method, path, body, headers=None):
+        def call(ns, method, path, body, headers=None, prefix=None):
             raw = body if isinstance(body, bytes) else json.dumps(body).encode()
             common = {"Content-Type": "application/json", **(headers or {})}
+            url = (prefix or f"/api/v1/namespaces/{ns}") + path
             if ns == "twin/fast":
-                return _raw(base, method, f"/api/v1/namespaces/{ns}{path}", raw,
-                            {**common, "Authorization": f"Bearer {token}"})
-            return _raw(base, method, f"/api/v1/namespaces/{ns}{path}", raw,
+                return _raw(base, method, url, raw, {**common, "Authorization": f"Bearer {token}"})
+            return _raw(base, method, url, raw,
                         {**common, "X-CSRFToken": session.csrf, "Referer": base + "/", **_cookie_header(session)})
 
         answers = {}
@@ -161,6 +161,29 @@ def test_token_fast_routes_answer_as_the_drf_views_do(tmp_path):
         statuses = [a[0] for a in answers["twin/fast"]]
         assert statuses == [200, 409, 400, 400, 400, 400, 400, 400, 201, 409], statuses
         assert answers["twin/fast"] == answers["twin/drf"]
+
+        # The registry's hot calls: register and keep alive.
+        def registry(ns, method, path, body):
+            return call(ns, method, path, body, prefix=f"/api/v1/services/{ns}/-/instances")
+
+        for ns in ("twin/fast", "twin/drf"):
+            registered = registry(ns, "PUT", "/web-1", {"address": "10.0.0.1", "port": 80, "ttl": 30})
+            lease = registered[1]["lease"]
+            steps = [
+                registered,
+                registry(ns, "POST", "/web-1/keepalive", {"lease": lease}),
+                registry(ns, "POST", "/web-1/keepalive", {"lease": "seven"}),
+                registry(ns, "POST", "/web-1/keepalive", {"lease": lease + 1}),
+                registry(ns, "POST", "/web-2/keepalive", {"lease": lease}),
+                registry(ns, "PUT", "/web-2", {"address": "10.0.0.2", "port": 99999}),
+                registry(ns, "PUT", "/web-2", b"{not json"),
+                registry(ns, "PUT", "/web-2", ["a", "list"]),
+                registry(ns, "PUT", "/web%202", {"address": "10.0.0.2", "port": 80}),
+            ]
+            answers[ns] = [_same_shape(a) for a in steps]
+        statuses = [a[0] for a in answers["twin/fast"]]
+        assert statuses == [201, 200, 400, 404, 404, 400, 400, 400, 400], statuses
+        assert answers["twin/fast"] == answers["twin/drf"]
     finally:
         code, _, stderr = stop(process)
     assert code == 0, stderr
@@ -172,3 +195,25 @@ def _cookie_header(client: Http) -> dict:
         if jar is not None:
             return {"Cookie": "; ".join(f"{c.name}={c.value}" for c in jar)}
     return {}
+
+
+def test_the_fast_routes_take_the_token_calls_they_name_and_nothing_else():
+    from config_center.api.fast_routes import FastRoutes
+
+    routes = FastRoutes(None)
+
+    def handler(method, path):
+        found = routes._route({"method": method, "path": path})
+        return found[0].__name__ if found else None
+
+    assert handler("GET", "/api/v1/namespaces/shop/prod/-/config") == "_config"
+    assert handler("PUT", "/api/v1/namespaces/shop/prod/-/items/app.yaml") == "_save_draft"
+    assert handler("POST", "/api/v1/namespaces/shop/prod/-/publish") == "_publish"
+    assert handler("PUT", "/api/v1/services/shop/api/-/instances/web-1") == "_register"
+    assert handler("POST", "/api/v1/services/shop/api/-/instances/web-1/keepalive") == "_keepalive"
+    for method, path in (("DELETE", "/api/v1/services/shop/api/-/instances/web-1"),
+                         ("GET", "/api/v1/services/shop/api/-/instances"),
+                         ("POST", "/api/v1/services/shop/api/-/instances/web-1"),
+                         ("PUT", "/api/v1/services/shop/api/-/instances/web-1/keepalive"),
+                         ("POST", "/api/v1/namespaces/shop/prod/-/rollback")):
+        assert handler(method, path) is None, (method, path)
