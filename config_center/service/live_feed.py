@@ -34,8 +34,11 @@ when:
   so nobody joins across that revision;
 - the feed's watch ends (this member stopping, or compaction).
 
-A subscription with an item filter or on a canary joins too; one on a
-canary is let go at the canary's next move, as above. A feed serves one
+A feed is started only by a subscription that has caught up (a resumed
+one, once it has replayed up to the store's revision at its start), so
+nobody who joins waits through another's backlog. A subscription with an
+item filter or on a canary joins too; one on a canary is let go at the
+canary's next move, as above. A feed serves one
 ``reveal`` (secrets shown or masked), so there are at most two per
 namespace; it stops when its last subscription leaves.
 """
@@ -214,6 +217,10 @@ class LiveFeeds:
         key = (subscription.namespace, subscription.reveal)
         feed = self._feeds.get(key)
         if feed is None:
+            if subscription.complete < subscription.caught_up_at:
+                # Still replaying what it missed: a feed started here would
+                # make everyone who joins it wait through that backlog too.
+                return False
             feed = self._feeds[key] = NamespaceFeed(self, *key, start=subscription.complete + 1)
         return feed.join(subscription, subscription.complete)
 

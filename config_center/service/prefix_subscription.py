@@ -104,6 +104,9 @@ class PrefixSubscription:
         # queue is empty, taken): a watch that goes on from ``complete + 1``
         # repeats and skips nothing.
         self.complete = 0
+        # The store's revision when a resumed subscription started: once
+        # ``complete`` reaches it, it has caught up with what it missed.
+        self.caught_up_at = 0
         self._watch = None
         self._queue: deque[Delivery] = deque()
         self._ended = False
@@ -122,6 +125,7 @@ class PrefixSubscription:
                 "cluster gave you"
             )
         self.revision = self.since
+        self.caught_up_at = at
         self._watch_from(self.since + 1)
 
     async def _check_exists(self) -> int:

@@ -172,3 +172,26 @@ def test_bookmarks_and_the_namespace_deletion_come_through_the_feed(tmp_path):
             reader.close()
 
     run(tmp_path, body)
+
+
+def test_only_a_subscription_that_has_caught_up_starts_a_feed(tmp_path):
+    async def body(service, store):
+        await service.create_namespace(ROOT, "shop/prod", {})
+        published = [await change(service, "shop/prod", "a.yaml", f"a: {n}\n") for n in range(4)]
+        # The store moves on elsewhere: the resumed subscription's watch sees
+        # none of it, so only a bookmark can tell it that it has caught up.
+        await service.create_namespace(ROOT, "shop/dev", {})
+        await change(service, "shop/dev", "a.yaml", "other: 1\n")
+        resumed = Reader(await service.subscribe(ROOT, "shop/prod", since=published[0]["revision"]))
+        await until(lambda: resumed.releases() == [r["seq"] for r in published[1:]])
+        await asyncio.sleep(0.05)
+        assert len(service.live_feeds) == 0 and resumed.subscription._feed is None
+        assert resumed.subscription.request_progress()
+        await joined(service, [resumed])
+        assert len(service.live_feeds) == 1
+        after = await change(service, "shop/prod", "a.yaml", "a: 9\n")
+        await until(lambda: resumed.releases()[-1:] == [after["seq"]])
+        assert resumed.releases() == [r["seq"] for r in published[1:]] + [after["seq"]]
+        resumed.close()
+
+    run(tmp_path, body)
