@@ -159,33 +159,32 @@ class FastRoutes:
         # For HEAD the server sends the head alone.
         await _respond(send, 200, answer.body, [*_JSON, (b"etag", etag)])
 
-    async def _save_draft(self, scope, receive, send, token: str, address: str, ns: str, name: str) -> None:
+    async def _caller(self, receive, token: str, address: str):
+        """The service, who is calling (the token), and the request's JSON
+        body: what every write route starts with."""
         service = self._service()
         principal = await service.token_principal(token, address)
-        data = await _read_json(receive)
+        return service, principal, await _read_json(receive)
+
+    async def _save_draft(self, scope, receive, send, token: str, address: str, ns: str, name: str) -> None:
+        service, principal, data = await self._caller(receive, token, address)
         saved = await service.save_draft(
             principal, ns, name, data.get("content"), format=data.get("format"), comment=data.get("comment", ""),
             revision=_base_revision(scope, data), secret=data.get("secret"))
         await _respond(send, 200, _dumps(saved), [*_JSON, (b"etag", f'"{saved["revision"]}"'.encode())])
 
     async def _publish(self, scope, receive, send, token: str, address: str, ns: str) -> None:
-        service = self._service()
-        principal = await service.token_principal(token, address)
-        data = await _read_json(receive)
+        service, principal, data = await self._caller(receive, token, address)
         release = await service.publish(principal, ns, comment=data.get("comment", ""),
                                         revision=_base_revision(scope, data))
         await _respond(send, 201, _dumps(release), _JSON)
 
     async def _register(self, scope, receive, send, token: str, address: str, service: str, instance: str) -> None:
-        bound = self._service()
-        principal = await bound.token_principal(token, address)
-        data = await _read_json(receive)
+        bound, principal, data = await self._caller(receive, token, address)
         registered = await bound.register_instance(principal, service, instance, data)
         await _respond(send, 201, _dumps(registered), _JSON)
 
     async def _keepalive(self, scope, receive, send, token: str, address: str, service: str, instance: str) -> None:
-        bound = self._service()
-        principal = await bound.token_principal(token, address)
-        data = await _read_json(receive)
+        bound, principal, data = await self._caller(receive, token, address)
         renewed = await bound.keepalive_instance(principal, service, instance, data.get("lease"))
         await _respond(send, 200, _dumps(renewed), _JSON)

@@ -204,9 +204,13 @@ class Connection:
         self._fixed_json = ""
         self.tracker._dirty.update(self.namespaces)
 
+    def _fixed(self) -> dict:
+        """What ``view`` shows that does not change with deliveries."""
+        return {**self.instance, "user": self.user, "address": self.address, "connected_at": self.connected_at}
+
     def view(self, ns: str) -> dict:
         state = self.namespaces[ns]
-        return {**self.instance, "user": self.user, "address": self.address, "connected_at": self.connected_at,
+        return {**self._fixed(),
                 "received_revision": state.received_revision, "received_release": state.received_release,
                 "applied_revision": state.applied_revision, "applied_release": state.applied_release}
 
@@ -216,8 +220,7 @@ class Connection:
         fixed fields once per connection instead of every time made
         flushing 10,000 instances several times cheaper."""
         if not self._fixed_json:
-            fixed = {**self.instance, "user": self.user, "address": self.address, "connected_at": self.connected_at}
-            self._fixed_json = json.dumps(fixed, separators=(",", ":"), ensure_ascii=False)[:-1]
+            self._fixed_json = json.dumps(self._fixed(), separators=(",", ":"), ensure_ascii=False)[:-1]
         state = self.namespaces[ns]
         return (f'{self._fixed_json},"received_revision":{state.received_revision},'
                 f'"received_release":{state.received_release},"applied_revision":{state.applied_revision},'
