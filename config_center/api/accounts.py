@@ -18,10 +18,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config_center.service.errors import InvalidError
 
 from .authentication import SESSION_USER
-from .calls import body, client_address, principal, run
+from .calls import body, client_address, page_params, principal, run
 
 
 def _who(p) -> dict:
@@ -53,11 +52,8 @@ class Me(APIView):
         return Response(_who(principal(request)))
 
 
-def _page(request) -> tuple[str, int]:
-    cursor, limit = request.query_params.get("cursor", ""), request.query_params.get("limit", "100")
-    if not limit.isdigit():
-        raise InvalidError("limit must be a number from 1 to 500")
-    return cursor, int(limit)
+def _page(request) -> tuple[str | None, int]:
+    return page_params(request, default=100, maximum=500)
 
 
 class UserList(APIView):

@@ -9,30 +9,22 @@ Filters: ``actor``, ``action``, ``since``, ``until`` (RFC 3339, UTC),
 """
 from __future__ import annotations
 
-import base64
-
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config_center.service.errors import InvalidError
 
-from .calls import principal, run
+from .calls import page_params, principal, run
 
 
 def _query(request, namespace):
     p = principal(request)
     params = request.query_params
-    try:
-        cursor = base64.urlsafe_b64decode(params.get("cursor", "").encode()) if params.get("cursor") else b""
-    except ValueError:
-        raise InvalidError("cursor is not one this API gave out") from None
-    limit = params.get("limit", "50")
-    if not limit.isdigit():
-        raise InvalidError("limit must be a number from 1 to 500")
-    entries, after = run(lambda s: s.audit(
+    cursor, limit = page_params(request, default=50, maximum=500)
+    entries, following = run(lambda s: s.audit(
         p, namespace=namespace, actor=params.get("actor"), action=params.get("action"), since=params.get("since"),
-        until=params.get("until"), cursor=cursor, limit=int(limit)))
-    return Response({"results": entries, "next": base64.urlsafe_b64encode(after).decode() if after else None})
+        until=params.get("until"), cursor=cursor, limit=limit))
+    return Response({"results": entries, "next": following})
 
 
 class NamespaceAudit(APIView):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable
 
+from rest_framework import serializers
 from rest_framework.request import Request
 
 from config_center import service_host
@@ -58,3 +59,27 @@ def body(request: Request) -> dict:
 
 def etag(revision: int) -> str:
     return f'"{revision}"'
+
+
+class PageQuery(serializers.Serializer):
+    """``cursor`` (the ``next`` of the previous page; opaque, checked by
+    the listing, ``service.cursors``) and ``limit`` of a paged listing."""
+
+    cursor = serializers.CharField(required=False, allow_blank=True, max_length=4096, trim_whitespace=False)
+
+    def __init__(self, *args, default: int, maximum: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["limit"] = serializers.IntegerField(min_value=1, max_value=maximum, default=default)
+
+
+def page_params(request: Request, *, default: int, maximum: int) -> tuple[str | None, int]:
+    """A listing's ``(cursor, limit)`` from the query; ``InvalidError``
+    naming the parameter when one is malformed."""
+    query = PageQuery(data=request.query_params, default=default, maximum=maximum)
+    if not query.is_valid():
+        problems = {field: [str(message) for message in messages] for field, messages in query.errors.items()}
+        if "limit" in problems:
+            raise InvalidError(f"limit must be a number from 1 to {maximum}", problems)
+        raise InvalidError("cursor is not one this listing gave out: send the 'next' of its previous page",
+                           problems)
+    return query.validated_data.get("cursor") or None, query.validated_data["limit"]

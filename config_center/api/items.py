@@ -13,25 +13,17 @@ from __future__ import annotations
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config_center.service.errors import InvalidError
-
-from .calls import base_revision, body, etag, principal, run
+from .calls import base_revision, body, etag, page_params, principal, run
 
 
 class ItemList(APIView):
     def get(self, request, ns):
         """Items in name order, ``limit`` (1-1000, default 1000, the most a
-        namespace holds by default) after ``cursor`` (the last name of the
+        namespace holds by default) after ``cursor`` (the ``next`` of the
         previous page)."""
         p = principal(request)
-        cursor = request.query_params.get("cursor", "")
-        limit = request.query_params.get("limit", "1000")
-        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
-            raise InvalidError("limit must be a number from 1 to 1000")
-        listed = [i for i in run(lambda s: s.list_items(p, ns)) if i["name"] > cursor]
-        page = listed[:int(limit)]
-        following = page[-1]["name"] if len(listed) > len(page) else None
-        return Response({"namespace": ns, "items": page, "next": following})
+        cursor, limit = page_params(request, default=1000, maximum=1000)
+        return Response(run(lambda s: s.list_items_page(p, ns, cursor=cursor, limit=limit)))
 
 
 class ItemDetail(APIView):

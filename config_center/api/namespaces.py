@@ -4,16 +4,7 @@ from __future__ import annotations
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config_center.service.errors import InvalidError
-
-from .calls import base_revision, body, etag, principal, run
-
-
-def _limit(request) -> int:
-    raw = request.query_params.get("limit", "50")
-    if not raw.isdigit():
-        raise InvalidError("limit must be a number from 1 to 500")
-    return int(raw)
+from .calls import base_revision, body, etag, page_params, principal, run
 
 
 class NamespaceList(APIView):
@@ -22,8 +13,7 @@ class NamespaceList(APIView):
         ``next`` of the previous page) and ``limit`` (1-500, default 50)."""
         p = principal(request)
         search = request.query_params.get("search", "")
-        cursor = request.query_params.get("cursor", "")
-        limit = _limit(request)
+        cursor, limit = page_params(request, default=50, maximum=500)
         fmt = request.query_params.get("format", "")
         return Response(run(lambda s: s.list_namespaces(p, search=search, cursor=cursor, limit=limit, format=fmt)))
 

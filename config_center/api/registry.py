@@ -14,19 +14,24 @@ from __future__ import annotations
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .calls import body, principal, run
+from .calls import body, page_params, principal, run
 
 
 class ServiceList(APIView):
     def get(self, request):
+        """Services with instances, by name (``cursor``, ``limit`` 1-500, default 100)."""
         p = principal(request)
-        return Response({"results": run(lambda s: s.list_services(p))})
+        cursor, limit = page_params(request, default=100, maximum=500)
+        return Response(run(lambda s: s.list_services_page(p, cursor=cursor, limit=limit)))
 
 
 class InstanceList(APIView):
     def get(self, request, service):
+        """The instances by id, linearizable (``cursor``, ``limit`` 1-1000,
+        default 1000)."""
         p = principal(request)
-        return Response(run(lambda s: s.service_instances(p, service)))
+        cursor, limit = page_params(request, default=1000, maximum=1000)
+        return Response(run(lambda s: s.service_instances(p, service, cursor=cursor, limit=limit)))
 
 
 class InstanceDetail(APIView):

@@ -18,9 +18,7 @@ from __future__ import annotations
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config_center.service.errors import InvalidError
-
-from .calls import base_revision, body, principal, run
+from .calls import base_revision, body, page_params, principal, run
 
 
 class PendingChanges(APIView):
@@ -41,10 +39,8 @@ class Publish(APIView):
 class ReleaseList(APIView):
     def get(self, request, ns):
         p = principal(request)
-        cursor, limit = request.query_params.get("cursor", "0"), request.query_params.get("limit", "50")
-        if not cursor.isdigit() or not limit.isdigit():
-            raise InvalidError("cursor and limit must be numbers")
-        return Response(run(lambda s: s.list_releases(p, ns, cursor=int(cursor), limit=int(limit))))
+        cursor, limit = page_params(request, default=50, maximum=500)
+        return Response(run(lambda s: s.list_releases(p, ns, cursor=cursor, limit=limit)))
 
 
 class ReleaseDetail(APIView):

@@ -3,8 +3,6 @@ administrators; filtered by actor, action and time, paged with a cursor,
 with the hash chain's verification beside it."""
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from datetime import datetime, timedelta
@@ -84,13 +82,6 @@ def _filters(query) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     return values, wanted, errors
 
 
-def _cursor(text: str) -> bytes | None:
-    try:
-        return base64.urlsafe_b64decode(text.encode()) if text else b""
-    except (ValueError, binascii.Error):
-        return None
-
-
 def _entry_row(entry: dict) -> dict:
     shown = {key: entry[key] for key in ("details", "chain", "seq", "revision", "before", "token", "hash")
              if entry.get(key) is not None}
@@ -109,9 +100,7 @@ async def _audit_page(page: Page, context: dict, *, chain: str | None, verified_
     the query; ``verified_chain``: the chain whose hashes are checked."""
     query = page.request.GET
     values, wanted, errors = _filters(query)
-    cursor = _cursor(query.get("after", ""))
-    if cursor is None:
-        errors["form"] = "That page link is broken: start again from the newest entries."
+    cursor = query.get("after", "") or None
     context = {**context, "filters": values, "errors": errors, "form_error": errors.get("form", ""),
                "entries": [], "next": None, "paged": bool(query.get("after"))}
     if errors:
@@ -121,7 +110,9 @@ async def _audit_page(page: Page, context: dict, *, chain: str | None, verified_
             page.principal, namespace=chain, actor=values["actor"] or None, action=values["action"] or None,
             since=wanted.get("since"), until=wanted.get("until"), cursor=cursor, limit=PAGE_SIZE)
     except InvalidError as error:
-        if values["namespace"] and chain == values["namespace"]:
+        if isinstance(error.details, dict) and "cursor" in error.details:
+            context["form_error"] = "That page link is broken: start again from the newest entries."
+        elif values["namespace"] and chain == values["namespace"]:
             context["errors"] = {"namespace": error.message}
         else:
             context["form_error"] = error.message
@@ -136,7 +127,7 @@ async def _audit_page(page: Page, context: dict, *, chain: str | None, verified_
     return page.render("console/audit.html", {
         **context, "entries": [_entry_row(e) for e in entries], "verification": verification,
         "actions": sorted({entry["action"] for entry in entries}),
-        "next": urlencode({**kept, "after": base64.urlsafe_b64encode(after).decode()}) if after else None,
+        "next": urlencode({**kept, "after": after}) if after else None,
         "first": urlencode(kept), "verify_link": urlencode({**kept, "verify": "1"}),
         "can_verify": verified_chain is not None,
     })

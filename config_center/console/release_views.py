@@ -28,13 +28,7 @@ def _release_row(release: dict) -> dict:
 async def release_summary(page: Page, ns: str, seq: int) -> dict:
     """Release ``seq`` of ``ns`` without its item list (one read, no
     content); ``NotFoundError`` when it was never made or is pruned."""
-    # The cursor is "the last seq of the previous page", so the page after
-    # seq + 1 starts at seq when it exists.
-    listing = await page.service.list_releases(page.principal, ns, cursor=seq + 1, limit=1)
-    found = listing["results"]
-    if not found or found[0]["seq"] != seq:
-        raise NotFoundError(f"release {seq} of {ns!r} does not exist (never made, or pruned)")
-    return found[0]
+    return await page.service.release_summary(page.principal, ns, seq)
 
 
 def _history_notice(query) -> str:
@@ -51,14 +45,12 @@ def _history_notice(query) -> str:
 @require_http_methods(["GET", "HEAD"])
 @console_page
 async def history(page: Page, ns: str) -> HttpResponse:
-    """Releases newest first, ``PAGE_SIZE`` a page; ``before``: the last
-    seq of the previous page. Any two can be picked for comparing."""
+    """Releases newest first, ``PAGE_SIZE`` a page; ``before``: the cursor
+    the previous page gave (the service refuses any other with a 400).
+    Any two can be picked for comparing."""
     before = page.request.GET.get("before", "")
-    if before and not before.isdigit():
-        return page.render("console/error.html", {"message": "'before' must be a release number: follow the "
-                                                  "history's own links to page through it"}, status=400)
     namespace = await page.service.get_namespace(page.principal, ns)
-    listing = await page.service.list_releases(page.principal, ns, cursor=int(before or 0), limit=PAGE_SIZE)
+    listing = await page.service.list_releases(page.principal, ns, cursor=before or None, limit=PAGE_SIZE)
     rows = [_release_row(release) for release in listing["results"]]
     return page.render("console/releases.html", {
         "section": "namespaces", "ns": ns, "namespace": namespace, "releases": rows, "next": listing["next"],

@@ -17,6 +17,7 @@ from typing import Any
 
 from config_center.store import keys, records
 
+from . import cursors
 from .context import Actor, ServiceContext
 
 GENESIS = "0" * 64
@@ -97,16 +98,40 @@ def entry_view(kv) -> dict:
     return entry
 
 
+def _position(key: bytes, chain: str | None):
+    """An entry's place in a listing, as its cursors name it: its seq in a
+    chain's own listing, ``[chain, seq]`` in every chain's."""
+    entry_chain, seq = key[len(keys.AUDIT):].rsplit(keys.SEPARATOR, 1)
+    return int(seq) if chain is not None else [entry_chain.decode(), int(seq)]
+
+
+def _entry_key(position, chain: str | None) -> bytes:
+    return keys.audit_entry(chain, position) if chain is not None else keys.audit_entry(*position)
+
+
+def _is_chain_position(position) -> bool:
+    return (isinstance(position, list) and len(position) == 2 and cursors.is_name(position[0])
+            and cursors.is_seq(position[1]))
+
+
 async def query(
     ctx: ServiceContext, *, chain: str | None = None, actor: str | None = None, action: str | None = None,
-    since: str | None = None, until: str | None = None, cursor: bytes = b"", limit: int = 50,
-) -> tuple[list[dict], bytes]:
+    since: str | None = None, until: str | None = None, cursor: str | None = None, limit: int = 50,
+) -> tuple[list[dict], str | None]:
     """Entries newest first (per chain; across chains in key order of the
-    chains), filtered; returns ``(entries, next_cursor)`` with ``b""`` when
-    there are no more. Times compare as RFC 3339 strings."""
+    chains), filtered; returns ``(entries, next)`` with ``next`` the cursor
+    of the following page, None when there are no more. Times compare as RFC
+    3339 strings. A cursor is one of this listing's (``cursors``): of
+    ``chain``'s own listing, or of every chain's."""
+    listing = cursors.listing(cursors.AUDIT, chain)
+    position = cursors.decode(listing, cursor, cursors.is_seq if chain is not None else _is_chain_position)
     prefix = keys.audit_chain(chain) if chain else keys.AUDIT
     found: list[dict] = []
-    after = cursor
+    after = _entry_key(position, chain) if position is not None else b""
+
+    def page(more_after: bool) -> tuple[list[dict], str | None]:
+        return found, cursors.encode(listing, _position(after, chain)) if more_after else None
+
     while len(found) < limit:
         kvs, more = await records.scan(ctx.client, prefix, start_after=after, limit=max(limit * 4, 100), descending=True)
         for kv in kvs:
@@ -122,7 +147,7 @@ async def query(
                 continue
             found.append(entry)
             if len(found) == limit:
-                return found, (after if (more or kv is not kvs[-1]) else b"")
+                return page(more or kv is not kvs[-1])
         if not more:
-            return found, b""
-    return found, after
+            return page(False)
+    return page(True)

@@ -8,8 +8,8 @@ from typing import Any
 
 from config_center.content import formats
 
-from . import (audit, canary, delivery, diffs, items, namespaces, registry, releases, tokens, transfer, users,
-               validation)
+from . import (audit, canary, cursors, delivery, diffs, items, namespaces, registry, releases, tokens, transfer,
+               users, validation)
 from .activity import ActivitySubscription
 from .delivery import DeliveryTracker
 from .prefix_subscription import check_since
@@ -52,7 +52,7 @@ class ConfigService:
 
     # -- namespaces --------------------------------------------------------------------------------
 
-    async def list_namespaces(self, p: Principal, *, search: str = "", cursor: str = "", limit: int = 50,
+    async def list_namespaces(self, p: Principal, *, search: str = "", cursor: Any = None, limit: int = 50,
                               format: str = "") -> dict:
         """Namespaces ``p`` may read; ``format``: only those whose items
         default to it."""
@@ -84,6 +84,12 @@ class ConfigService:
     async def list_items(self, p: Principal, ns: str) -> list[dict]:
         p.require(READ, ns)
         return await items.listing(self.ctx, ns)
+
+    async def list_items_page(self, p: Principal, ns: str, *, cursor: Any = None, limit: int = 1000) -> dict:
+        """A page of ``list_items``: ``{"namespace", "items", "next"}``."""
+        listed = await self.list_items(p, ns)
+        shown, following = cursors.page(cursors.listing(cursors.ITEMS, ns), listed, "name", cursor, limit)
+        return {"namespace": ns, "items": shown, "next": following}
 
     async def get_item(self, p: Principal, ns: str, name: str, *, draft: bool = False) -> dict:
         p.require(READ, ns)
@@ -125,12 +131,25 @@ class ConfigService:
         p.require(DRAFT, registry.check_service(service))
         return await registry.deregister(self.ctx, service, instance_id)
 
-    async def service_instances(self, p: Principal, service: Any) -> dict:
+    async def service_instances(self, p: Principal, service: Any, *, cursor: Any = None,
+                                limit: int | None = None) -> dict:
+        """The instances of ``service``; with ``limit``, a page of them
+        (``next``: the cursor of the following page)."""
         p.require(READ, registry.check_service(service))
-        return await registry.instances(self.ctx, service)
+        listing = await registry.instances(self.ctx, service)
+        if limit is None:
+            return listing
+        shown, following = cursors.page(cursors.listing(cursors.INSTANCES, listing["service"]),
+                                        listing["instances"], "id", cursor, limit)
+        return {**listing, "instances": shown, "next": following}
 
     async def list_services(self, p: Principal) -> list[dict]:
         return await registry.services(self.ctx, visible=lambda name: p.allowed(READ, name))
+
+    async def list_services_page(self, p: Principal, *, cursor: Any = None, limit: int = 100) -> dict:
+        """A page of ``list_services``: ``{"results", "next"}``."""
+        shown, following = cursors.page(cursors.SERVICES, await self.list_services(p), "service", cursor, limit)
+        return {"results": shown, "next": following}
 
     async def subscribe_service(self, p: Principal, service: Any, *, since: Any = None) -> registry.RegistrySubscription:
         subscription = registry.RegistrySubscription(self.ctx, registry.check_service(service),
@@ -198,9 +217,14 @@ class ConfigService:
         p.require(PUBLISH, ns)
         return await releases.rollback(self.ctx, p.actor, ns, to_release, comment=comment, base_revision=revision)
 
-    async def list_releases(self, p: Principal, ns: str, *, cursor: int = 0, limit: int = 50) -> dict:
+    async def list_releases(self, p: Principal, ns: str, *, cursor: Any = None, limit: int = 50) -> dict:
         p.require(READ, ns)
         return await releases.list_page(self.ctx, ns, cursor=cursor, limit=limit)
+
+    async def release_summary(self, p: Principal, ns: str, seq: int) -> dict:
+        """Release ``seq`` as the listing shows it (no items, no content)."""
+        p.require(READ, ns)
+        return await releases.summary(self.ctx, ns, seq)
 
     async def get_release(self, p: Principal, ns: str, seq: Any) -> dict:
         p.require(READ, ns)
@@ -251,7 +275,7 @@ class ConfigService:
 
     async def audit(self, p: Principal, *, namespace: str | None = None, actor: str | None = None,
                     action: str | None = None, since: str | None = None, until: str | None = None,
-                    cursor: bytes = b"", limit: int = 50) -> tuple[list[dict], bytes]:
+                    cursor: Any = None, limit: int = 50) -> tuple[list[dict], str | None]:
         if namespace is None:
             p.require_superuser()
         else:
@@ -270,7 +294,7 @@ class ConfigService:
 
     # -- users and tokens ------------------------------------------------------------------------------
 
-    async def list_users(self, p: Principal, *, cursor: str = "", limit: int = 100) -> dict:
+    async def list_users(self, p: Principal, *, cursor: Any = None, limit: int = 100) -> dict:
         p.require_superuser()
         return await users.listing(self.ctx, cursor=cursor, limit=limit)
 
@@ -301,7 +325,7 @@ class ConfigService:
     async def create_token(self, p: Principal, **fields: Any) -> dict:
         return await tokens.create(self.ctx, p, **fields)
 
-    async def list_tokens(self, p: Principal, *, cursor: str = "", limit: int = 100) -> dict:
+    async def list_tokens(self, p: Principal, *, cursor: Any = None, limit: int = 100) -> dict:
         return await tokens.listing(self.ctx, p, cursor=cursor, limit=limit)
 
     async def revoke_token(self, p: Principal, token_id: Any) -> dict:

@@ -21,6 +21,7 @@ from config_center.content import formats
 from config_center.content.schema import InvalidSchemaError, check_schema
 from config_center.store import keys, records
 
+from . import cursors
 from .changes import Head, Plan, apply_change
 from .context import Actor, ServiceContext
 from .errors import AlreadyExistsError, ConflictError, InvalidError, LimitError, NotFoundError
@@ -174,12 +175,13 @@ async def list_page(ctx: ServiceContext, *, search: str = "", cursor: str = "", 
     """Namespaces in name order whose name or description contains
     ``search`` (case-insensitive), whose format is ``format`` (any when
     empty) and that ``visible`` admits, ``limit`` per
-    page after ``cursor`` (the last name of the previous page)."""
+    page after ``cursor`` (the ``next`` of the previous page, ``cursors``)."""
     if not 1 <= limit <= 500:
         raise InvalidError("limit must be between 1 and 500")
+    position = cursors.decode(cursors.NAMESPACES, cursor, cursors.is_name)
     needle = search.lower()
     found: list[dict] = []
-    after = keys.namespace(cursor) if cursor else b""
+    after = keys.namespace(position) if position is not None else b""
     while True:
         kvs, more = await records.scan(ctx.client, keys.NAMESPACES, start_after=after, limit=max(limit * 2, 100))
         for kv in kvs:
@@ -194,7 +196,8 @@ async def list_page(ctx: ServiceContext, *, search: str = "", cursor: str = "", 
             found.append(record)
             if len(found) == limit:
                 last_in_batch = kv is kvs[-1]
-                return {"results": found, "next": record["name"] if (more or not last_in_batch) else None}
+                following = cursors.encode(cursors.NAMESPACES, record["name"]) if (more or not last_in_batch) else None
+                return {"results": found, "next": following}
         if not more:
             return {"results": found, "next": None}
 

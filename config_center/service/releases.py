@@ -19,7 +19,7 @@ from consensus.mvcc.api import RangeRequest
 from config_center.content import formats, schema
 from config_center.store import keys, records
 
-from . import namespaces
+from . import cursors, namespaces
 from .changes import Head, Plan, apply_change
 from .context import Actor, ServiceContext
 from .errors import ForbiddenError, InvalidError, NotFoundError, SchemaViolationError
@@ -330,20 +330,40 @@ def _release_view(kv) -> dict:
     return {**records.decode(kv.value), "revision": kv.mod_revision}
 
 
-async def list_page(ctx: ServiceContext, ns: str, *, cursor: int = 0, limit: int = 50) -> dict:
+async def list_page(ctx: ServiceContext, ns: str, *, cursor: str | None = None, limit: int = 50) -> dict:
     """Releases newest first, without their item lists; ``cursor``: the
-    last seq of the previous page."""
+    ``next`` of the previous page (``cursors``)."""
+    listing = cursors.listing(cursors.RELEASES, ns)
+    position = cursors.decode(listing, cursor, cursors.is_seq)
     await namespaces.load(ctx, ns)
     if not 1 <= limit <= 500:
         raise InvalidError("limit must be between 1 and 500")
-    after = keys.release(ns, cursor) if cursor else b""
+    results, more = await _newest_before(ctx, ns, position, limit)
+    more = more and bool(results)
+    return {"results": results, "next": cursors.encode(listing, results[-1]["seq"]) if more else None}
+
+
+async def summary(ctx: ServiceContext, ns: str, seq: int) -> dict:
+    """Release ``seq`` of ``ns`` as listings show it (no item list, no
+    content: one read); ``NotFoundError`` when never made or pruned."""
+    await namespaces.load(ctx, ns)
+    found, _ = await _newest_before(ctx, ns, seq + 1, 1) if cursors.is_seq(seq) else ([], False)
+    if not found or found[0]["seq"] != seq:
+        raise NotFoundError(f"release {seq} of {ns!r} does not exist (never made, or pruned)")
+    return found[0]
+
+
+async def _newest_before(ctx: ServiceContext, ns: str, before: int | None, limit: int) -> tuple[list[dict], bool]:
+    """At most ``limit`` releases newest first, older than release
+    ``before`` (None: from the newest), and whether there are more."""
+    after = keys.release(ns, before) if before is not None else b""
     kvs, more = await records.scan(ctx.client, keys.releases(ns), start_after=after, limit=limit, descending=True)
     results = []
     for kv in kvs:
         release = _release_view(kv)
         release["item_count"] = len(release.pop("items"))
         results.append(release)
-    return {"results": results, "next": results[-1]["seq"] if more and results else None}
+    return results, more
 
 
 async def get(ctx: ServiceContext, ns: str, seq: Any, *, with_content: bool = False, reveal: bool = False) -> dict:

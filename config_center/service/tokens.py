@@ -18,7 +18,7 @@ from typing import Any
 
 from config_center.store import keys, records
 
-from . import access, users
+from . import access, cursors, users
 from .changes import Head, Plan, apply_change
 from .context import ServiceContext
 from .errors import ForbiddenError, InvalidError, NotAuthenticatedError, NotFoundError
@@ -76,11 +76,13 @@ async def create(ctx: ServiceContext, principal: access.Principal, *, name: Any,
 
 async def listing(ctx: ServiceContext, principal: access.Principal, *, cursor: str = "", limit: int = 100) -> dict:
     """The caller's tokens (every token for an administrator) in id order,
-    ``limit`` (1-500) after ``cursor`` (the last id of the previous page)."""
+    ``limit`` (1-500) after ``cursor`` (the ``next`` of the previous page,
+    ``cursors``)."""
+    position = cursors.decode(cursors.TOKENS, cursor, cursors.is_name)
     if not isinstance(limit, int) or not 1 <= limit <= 500:
         raise InvalidError("limit must be between 1 and 500")
     found: list[dict] = []
-    after = keys.token(cursor) if cursor else b""
+    after = keys.token(position) if position is not None else b""
     while True:
         kvs, more = await records.scan(ctx.client, keys.TOKENS, start_after=after, limit=max(limit, 100))
         for kv in kvs:
@@ -89,7 +91,8 @@ async def listing(ctx: ServiceContext, principal: access.Principal, *, cursor: s
             if principal.is_superuser or token["owner"] == principal.user:
                 found.append(public(token))
                 if len(found) == limit:
-                    return {"results": found, "next": token["id"] if (more or kv is not kvs[-1]) else None}
+                    following = cursors.encode(cursors.TOKENS, token["id"]) if (more or kv is not kvs[-1]) else None
+                    return {"results": found, "next": following}
         if not more:
             return {"results": found, "next": None}
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from config_center.store import keys, records
 
-from . import access
+from . import access, cursors
 from .changes import Head, Plan, apply_change
 from .context import Actor, ServiceContext
 from .errors import AlreadyExistsError, InvalidError, NotAuthenticatedError, NotFoundError
@@ -56,14 +56,15 @@ async def get(ctx: ServiceContext, name: str) -> dict | None:
 
 
 async def listing(ctx: ServiceContext, *, cursor: str = "", limit: int = 100) -> dict:
-    """Users in name order, ``limit`` (1-500) after ``cursor`` (the last
-    name of the previous page)."""
+    """Users in name order, ``limit`` (1-500) after ``cursor`` (the
+    ``next`` of the previous page, ``cursors``)."""
+    position = cursors.decode(cursors.USERS, cursor, cursors.is_name)
     if not isinstance(limit, int) or not 1 <= limit <= 500:
         raise InvalidError("limit must be between 1 and 500")
-    after = keys.user(cursor) if cursor else b""
+    after = keys.user(position) if position is not None else b""
     kvs, more = await records.scan(ctx.client, keys.USERS, start_after=after, limit=limit)
     found = [public(records.decode(kv.value)) for kv in kvs]
-    return {"results": found, "next": found[-1]["name"] if more and found else None}
+    return {"results": found, "next": cursors.encode(cursors.USERS, found[-1]["name"]) if more and found else None}
 
 
 async def create(ctx: ServiceContext, actor: Actor, name: str, password: Any, grants: Any) -> dict:

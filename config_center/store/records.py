@@ -100,7 +100,14 @@ async def scan(
     """Keys under ``prefix`` in key order (or reversed), from just after
     ``start_after`` (ascending) / just before it (descending); at most
     ``limit`` (0: all); ``keys_only`` leaves the values out (blobs can be
-    large). Returns ``(kvs, more)``."""
+    large). Returns ``(kvs, more)``.
+
+    A scan never leaves ``prefix``: ``start_after`` must lie under it, or
+    the call raises ``ValueError`` before reading anything. (Descending,
+    the scan reads ``[prefix, start_after)``; a start below the prefix
+    would read every key between the two.)"""
+    if start_after and not start_after.startswith(prefix):
+        raise ValueError(f"scan of {prefix!r} asked to start at {start_after!r}, outside it")
     revision, serializable = _point(revision, False)
     key, end = prefix, prefix_end(prefix)
     if start_after:

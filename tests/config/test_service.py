@@ -356,7 +356,7 @@ def test_every_change_is_audited_and_tampering_is_detected(tmp_path):
         await items.save_draft(ctx, BOB, "app/prod", "a.yaml", "a: 1\n", comment="add a")
         await publish(ctx, "app/prod", actor=ALICE, comment="release a")
         entries, cursor = await audit.query(ctx, chain="app/prod")
-        assert cursor == b""
+        assert cursor is None
         assert [(e["action"], e["actor"], e["address"]) for e in entries] == [
             ("release.publish", "alice", "10.0.0.1"), ("draft.save", "bob", "10.0.0.2"),
             ("namespace.create", "alice", "10.0.0.1")]
