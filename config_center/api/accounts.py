@@ -13,13 +13,14 @@
 """
 from __future__ import annotations
 
+from django.conf import settings
 from django.middleware.csrf import get_token
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config_center.session_keys import SESSION_SECRET, SESSION_USER
 
-from .authentication import SESSION_USER
 from .calls import body, client_address, page_params, principal, run
 
 
@@ -36,14 +37,22 @@ class Login(APIView):
         data = body(request)
         address = client_address(request)
         p = run(lambda s: s.login(data.get("username"), data.get("password"), address))
-        request._request.session.cycle_key()
-        request._request.session[SESSION_USER] = p.user
+        secret = run(lambda s: s.start_session(p, lifetime=settings.SESSION_COOKIE_AGE))
+        session = request._request.session
+        session.cycle_key()
+        session[SESSION_USER], session[SESSION_SECRET] = p.user, secret
         return Response({**_who(p), "csrf_token": get_token(request._request)})
 
 
 class Logout(APIView):
     def post(self, request):
-        request._request.session.flush()
+        """End this session on every member (a copy of its cookie is
+        worthless from now on); with an API token, nothing to end."""
+        session = request._request.session
+        user, secret = session.get(SESSION_USER), session.get(SESSION_SECRET)
+        if user and secret:
+            run(lambda s: s.end_session(user, secret))
+        session.flush()
         return Response({"logged_out": True})
 
 

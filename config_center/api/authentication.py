@@ -1,8 +1,9 @@
 """Who is calling: an API token (``Authorization: Bearer cct_...``) or a
-console session (a signed cookie naming the user, with Django's CSRF
-check on unsafe methods). Both resolve to the service's ``Principal``,
-re-read from the store on every request, so a revoked token or a changed
-grant takes effect at once."""
+console session (a signed cookie naming the user and a session the store
+holds, ``service.sessions``, with Django's CSRF check on unsafe methods).
+Both resolve to the service's ``Principal``, re-read from the store on every
+request, so a revoked token, an ended session or a changed grant takes
+effect at once."""
 from __future__ import annotations
 
 from rest_framework import exceptions
@@ -13,7 +14,7 @@ from config_center.service.errors import NotAuthenticatedError
 
 from .calls import client_address, run
 
-from config_center.session_keys import SESSION_USER  # noqa: F401  (the console and accounts import it from here)
+from config_center.session_keys import SESSION_SECRET, SESSION_USER
 
 
 class ApiUser:
@@ -51,12 +52,13 @@ class ApiTokenAuthentication(BaseAuthentication):
 
 class StoreSessionAuthentication(SessionAuthentication):
     def authenticate(self, request):
-        name = request._request.session.get(SESSION_USER)
+        session = request._request.session
+        name = session.get(SESSION_USER)
         if not name:
             return None
-        address = client_address(request)
+        secret, address = session.get(SESSION_SECRET), client_address(request)
         try:
-            principal = run(lambda service: service.user_principal(name, address))
+            principal = run(lambda service: service.session_principal(name, secret, address))
         except NotAuthenticatedError as error:
             request._request.session.flush()
             raise exceptions.AuthenticationFailed(error.message) from None

@@ -1,7 +1,9 @@
 """Logging in and out of the console: a signed session cookie naming the
-user (the same one the REST API accepts), CSRF on every form."""
+user and a session the store holds (the same one the REST API accepts;
+``service.sessions``), CSRF on every form."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -9,7 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config_center import service_host
-from config_center.session_keys import SESSION_USER
+from config_center.session_keys import SESSION_SECRET, SESSION_USER
 from config_center.unavailable import UNAVAILABLE_ERRORS
 from config_center.service.errors import NotAuthenticatedError, TooManyAttemptsError
 
@@ -55,13 +57,25 @@ async def login(request: HttpRequest) -> HttpResponse:
         return render(request, "console/login.html", {**context, "errors": {"form": error.message}})
     except UNAVAILABLE_ERRORS as error:
         return unavailable(request, error)
+    try:
+        secret = await service.start_session(principal, lifetime=settings.SESSION_COOKIE_AGE)
+    except UNAVAILABLE_ERRORS as error:
+        return unavailable(request, error)
     # A new session key at login: a key planted before login is worthless.
     request.session.cycle_key()
-    request.session[SESSION_USER] = principal.user
+    request.session[SESSION_USER], request.session[SESSION_SECRET] = principal.user, secret
     return HttpResponseRedirect(_safe_next(request, context["next"]))
 
 
 @require_POST
 async def logout(request: HttpRequest) -> HttpResponse:
+    """End the session on every member, then forget the cookie."""
+    service = service_host.bound_service()
+    user, secret = request.session.get(SESSION_USER), request.session.get(SESSION_SECRET)
+    if service is not None and user and secret:
+        try:
+            await service.end_session(user, secret)
+        except UNAVAILABLE_ERRORS as error:
+            return unavailable(request, error)
     request.session.flush()
     return HttpResponseRedirect(reverse("console-login"))

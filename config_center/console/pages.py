@@ -13,7 +13,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from config_center import service_host
-from config_center.session_keys import SESSION_USER
+from config_center.session_keys import SESSION_SECRET, SESSION_USER
 from config_center.unavailable import UNAVAILABLE_ERRORS
 from config_center.service.access import MANAGE, PUBLISH, DRAFT, Principal
 from config_center.service.config_service import ConfigService
@@ -65,7 +65,8 @@ def console_page(view: View) -> View:
         if not name:
             return HttpResponseRedirect(login_url(request))
         try:
-            principal = await service.user_principal(name, client_address(request))
+            principal = await service.session_principal(name, request.session.get(SESSION_SECRET),
+                                                        client_address(request))
         except NotAuthenticatedError:
             request.session.flush()
             return HttpResponseRedirect(login_url(request))

@@ -80,6 +80,8 @@ class Principal:
     token_id: str | None = None
     token_pattern: str | None = None
     token_access: str | None = None
+    # The store key of the login session it came with (``sessions``), if any.
+    session: str | None = None
 
     @property
     def actor(self) -> Actor:

@@ -8,8 +8,8 @@ from typing import Any
 
 from config_center.content import formats
 
-from . import (audit, canary, cursors, delivery, diffs, items, namespaces, registry, releases, tokens, transfer,
-               users, validation)
+from . import (audit, canary, cursors, delivery, diffs, items, namespaces, registry, releases, sessions, tokens,
+               transfer, users, validation)
 from .activity import ActivitySubscription
 from .delivery import DeliveryTracker
 from .prefix_subscription import check_since
@@ -46,6 +46,20 @@ class ConfigService:
 
     async def user_principal(self, name: str, address: str = "") -> Principal:
         return await users.principal(self.ctx, name, address)
+
+    async def start_session(self, p: Principal, *, lifetime: float) -> str:
+        """A login session for ``p`` (just logged in), ended by
+        ``end_session`` or by a password change, a disable or a delete of
+        its user (``sessions``); the secret its cookie holds."""
+        return await sessions.start(self.ctx, p, lifetime=lifetime)
+
+    async def end_session(self, user: Any, secret: Any) -> None:
+        await sessions.end(self.ctx, user, secret)
+
+    async def session_principal(self, user: Any, secret: Any, address: str = "") -> Principal:
+        """The principal of a running session; ``NotAuthenticatedError`` once
+        it has ended."""
+        return await sessions.principal(self.ctx, user, secret, address)
 
     async def token_principal(self, raw: str, address: str = "") -> Principal:
         return await self.token_principals.get(raw, address)

@@ -106,7 +106,12 @@ async def update(ctx: ServiceContext, actor: Actor, name: str, *, password: Any 
             changed["disabled"] = disabled
             user["disabled"] = disabled
         user["updated_at"] = ctx.now()
-        return Plan("user.update", name, ops=[records.put(keys.user(name), user)], details=changed, result=user)
+        ops = [records.put(keys.user(name), user)]
+        if encoded is not None or disabled:
+            # A new password or a disabled account ends every session of the
+            # user in the same transaction (``sessions``).
+            ops.append(records.delete_prefix(keys.sessions(name)))
+        return Plan("user.update", name, ops=ops, details=changed, result=user)
 
     return public((await apply_change(ctx, GLOBAL, actor, plan)).plan.result)
 
@@ -115,7 +120,8 @@ async def delete(ctx: ServiceContext, actor: Actor, name: str) -> None:
     async def plan(head: Head) -> Plan:
         if await get(ctx, name) is None:
             raise NotFoundError(f"user {name!r} does not exist")
-        return Plan("user.delete", name, ops=[records.delete(keys.user(name))])
+        return Plan("user.delete", name, ops=[records.delete(keys.user(name)),
+                                              records.delete_prefix(keys.sessions(name))])
 
     await apply_change(ctx, GLOBAL, actor, plan)
 
@@ -140,10 +146,18 @@ async def authenticate(ctx: ServiceContext, name: Any, password: Any, address: s
 async def principal(ctx: ServiceContext, name: str, address: str = "") -> access.Principal:
     """The principal of a logged-in user as of now (grants re-read, so a
     change of grants or a disabled account takes effect at once)."""
-    user = await get(ctx, name)
+    return principal_of(await get(ctx, name), address)
+
+
+def principal_of(user: dict | None, address: str = "") -> access.Principal:
+    """The principal of ``user`` (a user record, or None when there is none)."""
     if user is None or user.get("disabled"):
         raise NotAuthenticatedError("the session's user no longer exists or is disabled")
     return access.principal_for(user, address)
+
+
+def valid_name(name: str) -> bool:
+    return bool(_NAME.match(name))
 
 
 class _AdminExists(Exception):

@@ -30,6 +30,7 @@ items do not start with ``a``'s prefix).
                                     its lease (service.registry)
     config/user/<name>              a console / API user (password hash, grants)
     config/token/<id>               an API token (hash of its secret, scope)
+    config/session/<user>//<digest> a login session (service.sessions)
 
 Release history and blobs are plain keys, not the MVCC history of the item
 keys: compacting the store never removes them.
@@ -153,3 +154,11 @@ def user(name: str) -> bytes:
 
 def token(token_id: str) -> bytes:
     return TOKENS + token_id.encode()
+
+
+def sessions(user_name: str) -> bytes:
+    return _in(b"session", user_name)
+
+
+def session(user_name: str, digest: str) -> bytes:
+    return sessions(user_name) + digest.encode()

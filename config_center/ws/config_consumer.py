@@ -119,10 +119,11 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
         if token is not None:
             await self._authenticate(token)
             return
-        user = session_user(self.scope)
-        if user is not None:  # a console page: its session cookie came with the handshake
+        session = session_user(self.scope)
+        if session is not None:  # a console page: its session cookie came with the handshake
             # Not tracked for delivery: a console page is not an application instance.
-            await self._authenticate_as(lambda: self.service.user_principal(user, _address(self.scope)), track=False)
+            await self._authenticate_as(lambda: self.service.session_principal(*session, _address(self.scope)),
+                                        track=False)
 
     def _send_text(self, text: str) -> Coroutine[Any, Any, None]:
         # The server's own send, not the consumer's: that one wraps it in two
