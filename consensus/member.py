@@ -19,7 +19,7 @@ from consensus.mvcc.replicated_store import ReplicatedStore, StoreApplier
 from consensus.mvcc.state_machine import StoreStateMachine
 from consensus.mvcc.watch_hub import WatchHub
 from consensus import metrics
-from consensus.auth.authorizer import OpenAuthorizer, StoreAuthorizer
+from consensus.auth.authorizer import KeepaliveForwarding, OpenAuthorizer, StoreAuthorizer
 from consensus.auth.bootstrap import bootstrap_root, write_root_password_file
 from consensus.auth.routes import UNAUTHENTICATED_PATHS, build_auth_routes
 from consensus.auth.service import AuthService
@@ -234,12 +234,15 @@ async def serve_member(
         _local_members = members
         _local_transport = transport
 
+        forwarding = KeepaliveForwarding(cluster.secret)
+
         async def forward_keepalive(leader_id: int, request):
             info = members.records().get(leader_id)
             if info is None or not info.client_urls:
                 raise NotLeaderError("lease keep-alives are served by the leader, whose URL is not known yet", leader_id)
             try:
-                return await leader_forward.forward_keepalive(info.client_urls[0], request)
+                return await leader_forward.forward_keepalive(
+                    info.client_urls[0], request, authorization=forwarding.proof(request.ID))
             except leader_forward.ForwardError as error:
                 raise NotLeaderError(f"lease keep-alive not forwarded: {error}", leader_id) from None
 
@@ -250,7 +253,9 @@ async def serve_member(
     signer = TokenSigner(cluster.secret if cluster is not None else _process_secret())
     auth_service = AuthService(node, machine, signer, header=header, limits=limits)
     authorizer = (
-        StoreAuthorizer(machine, signer, read_index=node.read_index, limits=limits) if store_auth else OpenAuthorizer()
+        StoreAuthorizer(machine, signer, read_index=node.read_index, limits=limits,
+                        forwarding=KeepaliveForwarding(cluster.secret) if cluster is not None else None)
+        if store_auth else OpenAuthorizer()
     )
     routes = dict(build_auth_routes(auth_service))
     if members_ref:

@@ -1,16 +1,18 @@
 """The gateway's ``Authorizer`` seam, backed by the replicated auth state.
 
 ``StoreAuthorizer(machine, tokens, read_index=node.read_index,
-limits=limits)``:
+limits=limits, forwarding=KeepaliveForwarding(cluster_secret))``:
 
 - ``await authenticate(token)`` — ``token`` is the raw ``Authorization``
   header value, ``None`` when there is none. Returns the user name, or
   ``None``: when auth is off (any token is then ignored, as etcd >= 3.4.26
   does; 3.4.23 refused it), and when there is no token — *anonymous*, not
-  an error: etcd serves some requests without a token even with auth on
-  (status, member list, lease grant and keep-alive, lease list), and answers
-  the others "etcdserver: user name is empty" (code 3) when their permission
-  check runs, which is what ``authorize(None, ...)`` raises. Raises
+  an error: status and member list are served without a token even with
+  auth on, as in etcd (etcd 3.4 also serves lease grants, keep-alives and
+  the lease list so; we do not, see ``permissions``), and the others are
+  answered "etcdserver: user name is empty" (code 3) when their permission
+  check runs, which is what ``authorize(None, ...)`` raises. A forwarded
+  keep-alive's proof is answered with a ``ForwardedKeepalive`` (below). Raises
   ``InvalidAuthTokenError`` (code 16, HTTP 401) for a token that is
   malformed, forged, expired, or whose user was deleted or changed its
   password, or that was issued before auth was last enabled. An empty header
@@ -32,19 +34,46 @@ revision here, so a permission revoked while a write is in flight may let
 that one write through (auth *management* commands, by contrast, are
 re-checked at apply: ``commands``).
 
+Forwarded keep-alives
+---------------------
+Only the leader renews leases, so a member that is not the leader forwards
+a keep-alive to the leader's client URL (``consensus.cluster.leader_forward``)
+— after its own gateway authorized the client, or for the config service in
+its own process, which reaches the store without the gateway. The leader
+must not refuse it for carrying no user token, nor be handed a token that
+could do more than this one renewal. So the forwarding member sends, in the
+``Authorization`` header, a proof from ``KeepaliveForwarding``:
+``ccfwd1:`` and a token of ``tokens`` signed with a key of its own (derived
+from the cluster secret with ``FORWARD_LABEL``, so a proof is never a valid
+user token, nor a user token a proof) that names the lease and expires
+after ``FORWARD_TTL`` seconds. ``authenticate`` answers it with a
+``ForwardedKeepalive``; ``authorize`` lets that renew the lease it names and
+refuses it everything else. A proof seen on the wire (client URLs are plain
+HTTP, as are the user tokens sent there) lets its holder renew that one
+lease for at most ``FORWARD_TTL`` seconds, and do nothing else.
+
 ``OpenAuthorizer`` is ``--store-auth=off``: no token needed, every request
 allowed, whatever the replicated auth state says.
 """
 from __future__ import annotations
 
-from typing import Awaitable, Callable, Protocol
+import hashlib
+import hmac
+import time
+from typing import Awaitable, Callable, Protocol, Self
 
 from consensus.mvcc.api import LeaseTimeToLiveRequest, Limits
 
-from .api import InvalidAuthTokenError
+from .api import InvalidAuthTokenError, PermissionDeniedError
 from .auth_state import AuthState
 from .permissions import check_request
-from .tokens import TokenClaims, TokenSigner
+from .tokens import MAX_CLOCK_SKEW, TokenClaims, TokenSigner
+
+FORWARD_PREFIX = "ccfwd1:"
+FORWARD_LABEL = b"config_center store auth: forwarded keep-alive key v1"
+# As long as the clock skew tokens tolerate: a proof is checked by another
+# member's clock, which may be that far ahead of or behind the issuer's.
+FORWARD_TTL = MAX_CLOCK_SKEW
 
 
 class AuthMachine(Protocol):
@@ -71,22 +100,77 @@ def token_valid(state: AuthState, claims: TokenClaims) -> bool:
     )
 
 
+class ForwardedKeepalive(str):
+    """Who sent a keep-alive another member forwarded with a valid proof
+    (module docstring, "Forwarded keep-alives"): not a user. It is the empty
+    name, so a check that does not know this type sees "no user" and
+    refuses; ``StoreAuthorizer.authorize`` lets it renew ``lease_id`` and
+    nothing else."""
+
+    lease_id: int
+
+    def __new__(cls, lease_id: int) -> Self:
+        self = super().__new__(cls, "")
+        self.lease_id = lease_id
+        return self
+
+    def __repr__(self) -> str:
+        return f"ForwardedKeepalive(lease_id={self.lease_id})"
+
+
+class KeepaliveForwarding:
+    """Issues and checks the proofs a member sends with the keep-alives it
+    forwards to the leader (module docstring). Every member of a cluster
+    must be given the same ``cluster_secret``."""
+
+    def __init__(self, cluster_secret: bytes, *, clock: Callable[[], float] = time.time) -> None:
+        key = hmac.new(cluster_secret, FORWARD_LABEL, hashlib.sha256).digest()
+        self._signer = TokenSigner(key, ttl=FORWARD_TTL, clock=clock)
+
+    def proof(self, lease_id: int) -> str:
+        """The ``Authorization`` header value for forwarding a keep-alive of
+        ``lease_id``."""
+        return FORWARD_PREFIX + self._signer.issue(_lease_subject(lease_id), 0)
+
+    def lease_of(self, proof: str) -> int:
+        """The lease an authentic, unexpired ``proof`` lets its holder
+        renew; else ``InvalidAuthTokenError``."""
+        if not proof.startswith(FORWARD_PREFIX):
+            raise InvalidAuthTokenError()
+        kind, _, lease = self._signer.verify(proof[len(FORWARD_PREFIX):]).user.partition(" ")
+        if kind != "lease":  # signed by this key, yet not a keep-alive's proof
+            raise InvalidAuthTokenError()
+        return int(lease)
+
+
+def _lease_subject(lease_id: int) -> str:
+    return f"lease {lease_id}"
+
+
 class StoreAuthorizer:
     """The ``Authorizer`` of a member with ``--store-auth=on`` (module
     docstring). ``limits`` must be the store's (its request checks run here
-    first, as etcd runs them before auth)."""
+    first, as etcd runs them before auth). ``forwarding`` checks forwarded
+    keep-alives' proofs; without it (a member outside a cluster, which
+    never receives one) a proof is an invalid token."""
 
     def __init__(self, machine: AuthMachine, tokens: TokenSigner, *,
-                 read_index: Callable[[], Awaitable[object]] | None = None, limits: Limits = Limits()) -> None:
+                 read_index: Callable[[], Awaitable[object]] | None = None, limits: Limits = Limits(),
+                 forwarding: KeepaliveForwarding | None = None) -> None:
         self._machine = machine
         self._tokens = tokens
         self._read_index = read_index
         self._limits = limits
+        self._forwarding = forwarding
 
     async def authenticate(self, token: str | None) -> str | None:
         state = self._machine.auth_state
         if not state.enabled or token is None:
             return None
+        if token.startswith(FORWARD_PREFIX):
+            if self._forwarding is None:
+                raise InvalidAuthTokenError()
+            return ForwardedKeepalive(self._forwarding.lease_of(token))
         claims = self._tokens.verify(token)
         if claims.auth_revision > state.revision and self._read_index is not None:
             await self._read_index()  # this member is behind the issuer
@@ -98,7 +182,12 @@ class StoreAuthorizer:
         return claims.user
 
     def authorize(self, user: str | None, kind: str, request: object) -> None:
-        check_request(self._machine.auth_state, user, kind, request, self._lease_keys, self._limits)
+        state = self._machine.auth_state
+        if isinstance(user, ForwardedKeepalive) and state.enabled:
+            if kind == "lease_keepalive" and request.ID == user.lease_id:
+                return  # the forwarding member checked the client
+            raise PermissionDeniedError()
+        check_request(state, user, kind, request, self._lease_keys, self._limits)
 
     def _lease_keys(self, lease_id: int) -> tuple[bytes, ...]:
         response = self._machine.lease_time_to_live(LeaseTimeToLiveRequest(ID=lease_id, keys=True), None)

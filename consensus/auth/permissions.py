@@ -27,7 +27,8 @@ own records (members, and with the config service users, releases, audit).
 Only a root user reaches them through the raw store API, whatever a role
 grants: any request whose range touches the prefix (a point inside it, or a
 range overlapping it — ``get "" --from-key`` included) is denied to everyone
-else, as are lease revokes and lease reads that touch such a key.
+else, as are the revoke, the keep-alive and the time-to-live with keys of a
+lease holding such a key.
 
 Per kind (etcd 3.4's ``authApplierV3``, ``v3rpc``, with the fixes of
 3.4.24-3.4.28 and of etcd main noted):
@@ -44,22 +45,36 @@ txn                READ on every compare's range, then each op of both
 watch (create)     READ on the range; an empty key is ``"\\0"`` (etcd checks
                    only the first key of a "from key on" watch; we check the
                    range)
-lease_revoke       WRITE on every key attached to the lease (unless root)
+lease_grant        a user (etcd 3.4 checks nothing)
+lease_keepalive,   a user, and WRITE on every key attached to the lease
+lease_revoke       (unless root; so only root renews or revokes a lease
+                   holding a system key). etcd 3.4 checks nothing for a
+                   keep-alive, and for a revoke only the keys, so anyone
+                   may revoke a lease holding none
 lease_timetolive   with ``keys``: a user, and READ on every attached key
-                   (etcd 3.4.26, CVE-2023-32082)
+                   (etcd 3.4.26, CVE-2023-32082); without: nothing
+lease_leases       root (etcd 3.4 checks nothing; the list names every
+                   lease, the config service's registry leases included)
 compaction         root (etcd 3.4 checks nothing; compaction destroys the
                    history every client reads from)
 hash, hashkv,      root, refusals worded as etcd's maintenance server (code 2)
 snapshot
 member_add/remove  root (etcd's ``checkMembershipOperationPermission``)
 /promote/update
-status,            allowed to anyone, even without a token
-member_list,
-lease_grant,
-lease_keepalive,
-lease_leases
+status,            allowed to anyone, even without a token (tools ask
+member_list        before they log in)
 (unknown)          root
 =================  ==========================================================
+
+Why the lease rules are stricter than etcd's: a lease is state every
+member keeps until it expires, and renewing one keeps its keys alive. With
+etcd's rules a stranger could grant leases without bound, list the config
+service's registry leases and keep a dead service instance registered
+forever by renewing its lease. A keep-alive is checked like the revoke it
+postpones. A keep-alive another member forwards to the leader is not
+checked again there (``authorizer``, "Forwarded keep-alives"): the
+forwarding member checked the client that sent it, or it comes from the
+config service in that member's own process.
 
 "No user" (no token) is "user name is empty" wherever a check runs; a user
 that no longer exists is "permission denied" (for root-only requests "user
@@ -90,13 +105,15 @@ from consensus.mvcc.txn import (
 )
 
 from .api import PermissionDeniedError, PermissionType, UserEmptyError, raw_error
-from .auth_state import AuthState, admin_error
+from .auth_state import AuthState, User, admin_error
 
 # The keys attached to a lease (empty if there is no such lease).
 LeaseKeys = Callable[[int], Iterable[bytes]]
 
-OPEN_KINDS = frozenset({"status", "member_list", "lease_grant", "lease_keepalive", "lease_leases"})
-ADMIN_KINDS = frozenset({"compaction", "member_add", "member_remove", "member_promote", "member_update"})
+OPEN_KINDS = frozenset({"status", "member_list"})
+ADMIN_KINDS = frozenset({
+    "compaction", "lease_leases", "member_add", "member_remove", "member_promote", "member_update",
+})
 MAINTENANCE_KINDS = frozenset({"hash", "hashkv", "snapshot"})
 
 READ, WRITE = PermissionType.READ, PermissionType.WRITE
@@ -184,15 +201,21 @@ def merged_permissions(state: AuthState, user: str) -> tuple[list[Interval], lis
 # -- checks -----------------------------------------------------------------------------
 
 
-def check_key(state: AuthState, user: str | None, perm: PermissionType, key: bytes, range_end: bytes) -> None:
-    """etcd's ``isOpPermitted`` plus the system-prefix rule. Call only with
-    auth on."""
+def check_user(state: AuthState, user: str | None) -> User:
+    """The record of ``user``, who must be named and still exist (the first
+    two steps of etcd's ``isOpPermitted``). Call only with auth on."""
     if not user:
         raise UserEmptyError()
     found = state.users.get(user)
     if found is None:
         raise PermissionDeniedError()
-    if found.is_root:
+    return found
+
+
+def check_key(state: AuthState, user: str | None, perm: PermissionType, key: bytes, range_end: bytes) -> None:
+    """etcd's ``isOpPermitted`` plus the system-prefix rule. Call only with
+    auth on."""
+    if check_user(state, user).is_root:
         return
     if overlaps_system_keys(key, range_end):
         raise PermissionDeniedError()
@@ -228,7 +251,13 @@ def check_request(
         if isinstance(request, WatchCreateRequest):
             # etcd's watch server: an empty key is the smallest key.
             check_key(state, user, READ, request.key or b"\0", request.range_end)
-    elif kind == "lease_revoke":
+    elif kind == "lease_grant":
+        check_user(state, user)
+    elif kind in ("lease_keepalive", "lease_revoke"):
+        # A user even for a lease that holds no key (etcd checks only the
+        # keys): a stranger may not keep an empty lease alive either, nor
+        # probe which lease IDs exist.
+        check_user(state, user)
         _check_lease_writes(state, user, request.ID, lease_keys)
     elif kind == "lease_timetolive":
         if request.keys:

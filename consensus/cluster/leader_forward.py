@@ -2,9 +2,12 @@
 
 Only the leader counts lease deadlines, so a keep-alive must reach it. etcd
 forwards one that arrives at a follower; so do we, over the leader's own
-client URL (``POST /v3/lease/keepalive``, which needs no token, as in etcd),
-one short connection per keep-alive: a client renews a lease a few times
-per TTL, not thousands of times a second.
+client URL (``POST /v3/lease/keepalive``), one short connection per
+keep-alive: a client renews a lease a few times per TTL, not thousands of
+times a second. With store auth on the leader refuses a keep-alive without
+credentials, so the caller passes ``authorization``: the forwarding
+member's proof for this one lease (``consensus.auth.authorizer``,
+"Forwarded keep-alives").
 """
 from __future__ import annotations
 
@@ -24,9 +27,10 @@ class ForwardError(Exception):
     not parse); the keep-alive's outcome is unknown."""
 
 
-async def forward_keepalive(client_url: str, request: LeaseKeepAliveRequest, *,
+async def forward_keepalive(client_url: str, request: LeaseKeepAliveRequest, *, authorization: str | None = None,
                             timeout: float = FORWARD_TIMEOUT) -> LeaseKeepAliveResponse:
-    """The leader's answer to ``request``. Raises the leader's StoreError, or
+    """The leader's answer to ``request``, sent with ``authorization`` as its
+    ``Authorization`` header if given. Raises the leader's StoreError, or
     ForwardError."""
     parts = urlsplit(client_url)
     if parts.hostname is None or parts.port is None:
@@ -34,7 +38,9 @@ async def forward_keepalive(client_url: str, request: LeaseKeepAliveRequest, *,
     body = json.dumps({"ID": str(request.ID)}).encode()
     head = (
         f"POST /v3/lease/keepalive HTTP/1.1\r\nHost: {parts.hostname}:{parts.port}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n"
+        + (f"Authorization: {authorization}\r\n" if authorization is not None else "")
+        + "\r\n"
     ).encode()
     try:
         async with asyncio.timeout(timeout):

@@ -19,10 +19,14 @@ lease or watch request touches the store:
    ``"hash"``, ``"hashkv"``, ``"snapshot"`` with request ``None``),
    ``request`` the decoded ``api`` dataclass. It
    raises ``PermissionDeniedError`` (or another ``StoreError``) to refuse.
-   etcd's rules, for whoever implements it: range/watch need read on the
-   range, put/delete write, a txn the permissions of every compare and op,
-   compaction/hash/hashkv/snapshot the root role; lease requests and
-   keep-alives need only a valid token.
+   The rules, for whoever implements it (``consensus.auth.permissions``
+   has them in full): range/watch need read on the range, put/delete
+   write, a txn the permissions of every compare and op,
+   compaction/hash/hashkv/snapshot and the lease list the root role; a
+   lease grant needs a user, a keep-alive or revoke write on every key the
+   lease holds (etcd 3.4 lets anyone grant, renew and list leases; our
+   store is locked by default). ``"lease_keepalive"`` is asked once per
+   keep-alive of a stream, with the token the stream was opened with.
 
 Any ``StoreError`` raised by either is answered as etcd's gateway answers
 it: an error body with the error's gRPC code and the HTTP status for it on

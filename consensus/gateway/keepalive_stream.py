@@ -18,9 +18,13 @@ What etcd 3.4.23's gateway does, and so this does (checked with curl):
   (``errors.stream_error_chunk``), with that error's HTTP status if nothing
   was sent before it.
 
-Each keep-alive is authenticated and authorized (kind ``lease_keepalive``)
-before it reaches the store; etcd checks nothing there, an ``Authorizer``
-may. Each store call is bounded by ``timeout``.
+Each keep-alive is authenticated (with the token the stream was opened
+with, so one that expires mid-stream stops it) and authorized (kind
+``lease_keepalive``: a user, and write on every key the lease holds) before
+it reaches the store; etcd 3.4 checks nothing there. A refusal is a failure
+like the others: the stream ends with its error chunk, after the lines of
+the keep-alives allowed before it. Each store call is bounded by
+``timeout``.
 """
 from __future__ import annotations
 

@@ -28,6 +28,7 @@ from consensus.mvcc.api import (
     HashRequest,
     KeyNotProvidedError,
     LeaseGrantRequest,
+    LeaseKeepAliveRequest,
     LeaseRevokeRequest,
     LeaseTimeToLiveRequest,
     PutRequest,
@@ -119,16 +120,37 @@ MATRIX = [
     ("alice", "lease_revoke", LeaseRevokeRequest(ID=2), DENIED),
     ("alice", "lease_revoke", LeaseRevokeRequest(ID=3), DENIED),  # system key
     ("alice", "lease_revoke", LeaseRevokeRequest(ID=4), OK),
-    (None, "lease_revoke", LeaseRevokeRequest(ID=4), OK),  # no keys: no check at all (etcd)
+    (None, "lease_revoke", LeaseRevokeRequest(ID=4), UserEmptyError),  # no keys: etcd checks nothing
+    (None, "lease_revoke", LeaseRevokeRequest(ID=99), UserEmptyError),  # nor for a lease that is not
     (None, "lease_revoke", LeaseRevokeRequest(ID=1), UserEmptyError),
+    ("ghost", "lease_revoke", LeaseRevokeRequest(ID=4), DENIED),
+    ("omni", "lease_revoke", LeaseRevokeRequest(ID=3), DENIED),  # write on every key, but a system one
     ("root", "lease_revoke", LeaseRevokeRequest(ID=3), OK),
     ("alice", "lease_timetolive", LeaseTimeToLiveRequest(ID=2), OK),
     ("alice", "lease_timetolive", LeaseTimeToLiveRequest(ID=2, keys=True), DENIED),
     ("alice", "lease_timetolive", LeaseTimeToLiveRequest(ID=4, keys=True), OK),
     (None, "lease_timetolive", LeaseTimeToLiveRequest(ID=4, keys=True), UserEmptyError),
-    (None, "lease_grant", LeaseGrantRequest(TTL=5), OK),
-    (None, "lease_keepalive", None, OK),
-    (None, "lease_leases", None, OK),
+    (None, "lease_timetolive", LeaseTimeToLiveRequest(ID=1), OK),  # without keys: as etcd, nothing
+    # Leases are locked like everything else (etcd 3.4 lets anyone grant,
+    # renew and list them).
+    (None, "lease_grant", LeaseGrantRequest(TTL=5), UserEmptyError),
+    ("nobody-roles", "lease_grant", LeaseGrantRequest(TTL=5), OK),  # any user
+    ("ghost", "lease_grant", LeaseGrantRequest(TTL=5), DENIED),
+    ("alice", "lease_keepalive", LeaseKeepAliveRequest(ID=1), OK),
+    ("alice", "lease_keepalive", LeaseKeepAliveRequest(ID=2), DENIED),  # holds a key she cannot write
+    ("alice", "lease_keepalive", LeaseKeepAliveRequest(ID=3), DENIED),  # system key
+    ("omni", "lease_keepalive", LeaseKeepAliveRequest(ID=3), DENIED),
+    ("root", "lease_keepalive", LeaseKeepAliveRequest(ID=3), OK),
+    ("alice", "lease_keepalive", LeaseKeepAliveRequest(ID=4), OK),  # no keys: any user
+    ("alice", "lease_keepalive", LeaseKeepAliveRequest(ID=99), OK),  # no such lease: the store says TTL 0
+    (None, "lease_keepalive", LeaseKeepAliveRequest(ID=4), UserEmptyError),
+    (None, "lease_keepalive", LeaseKeepAliveRequest(ID=1), UserEmptyError),
+    ("ghost", "lease_keepalive", LeaseKeepAliveRequest(ID=4), DENIED),
+    (None, "lease_leases", None, UserEmptyError),
+    ("alice", "lease_leases", None, DENIED),
+    ("omni", "lease_leases", None, DENIED),
+    ("ghost", "lease_leases", None, UserNotFoundError),
+    ("root", "lease_leases", None, OK),
     (None, "status", None, OK),
     (None, "member_list", None, OK),
     ("alice", "watch", WatchCreateRequest(key=b"r", range_end=b"s"), OK),
