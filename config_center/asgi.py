@@ -8,8 +8,10 @@
   the lean hot path applications and pipelines use
   (``config_center.api.fast_routes``);
 - every other HTTP request: Django;
-- websockets: ``/ws/v1/watch``, the store's own watch API, to the gateway
-  (``consensus.gateway.watch_socket``); the rest to Channels.
+- websockets, each first through the origin check (``ws.origin``) and
+  counted and bounded by the server (``consensus.websocket_protocol``,
+  bounds from the settings): ``/ws/v1/watch``, the store's own watch API,
+  to the gateway (``consensus.gateway.watch_socket``); the rest to Channels.
 
 ``get_asgi_application()`` runs first: it sets Django up, so the consumer modules
 imported by the routing can safely import models and settings.
@@ -24,6 +26,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config_center.settings")
 django_http_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from config_center.api.fast_routes import FastRoutes  # noqa: E402
@@ -33,6 +36,7 @@ from consensus.gateway import GatewayApp  # noqa: E402
 from consensus.gateway.watch_socket import PATH as WATCH_SOCKET_PATH  # noqa: E402
 from consensus.gateway_binding import LocalAuthorizer, local_extra_routes  # noqa: E402
 from consensus.member import local_store  # noqa: E402
+from consensus.websocket_protocol import census, default_max_open  # noqa: E402
 
 GATEWAY_PREFIX = "/v3/"
 
@@ -47,17 +51,30 @@ django_application = ProtocolTypeRouter(
         # (from STATICFILES_DIRS via the finders; no collectstatic step).
         # Applications' token calls on the hot path skip Django (fast_routes).
         "http": FastRoutes(ASGIStaticFilesHandler(django_http_app)),
-        "websocket": browser_origin_validator(URLRouter(websocket_urlpatterns)),
+        "websocket": URLRouter(websocket_urlpatterns),
     }
 )
 
+census.configure(max_open=settings.WS_MAX_CONNECTIONS or default_max_open(),
+                 max_unauthenticated_per_address=settings.WS_MAX_UNAUTHENTICATED_PER_ADDRESS)
+
+
+async def _websockets(scope, receive, send):
+    if scope["path"] == WATCH_SOCKET_PATH:
+        await store_gateway.serve_watch_socket(scope, receive, send)
+    else:
+        await django_application(scope, receive, send)
+
+
+checked_websockets = browser_origin_validator(_websockets)
+
 
 async def application(scope, receive, send):
-    """``/v3/...`` HTTP requests to the gateway, everything else to Django
-    and Channels."""
+    """``/v3/...`` HTTP requests to the gateway, websockets through the
+    origin check, everything else to Django."""
     if scope["type"] == "http" and scope["path"].startswith(GATEWAY_PREFIX):
         await store_gateway(scope, receive, send)
-    elif scope["type"] == "websocket" and scope["path"] == WATCH_SOCKET_PATH:
-        await store_gateway.serve_watch_socket(scope, receive, send)
+    elif scope["type"] == "websocket":
+        await checked_websockets(scope, receive, send)
     else:
         await django_application(scope, receive, send)

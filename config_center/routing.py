@@ -1,6 +1,7 @@
 """Websocket routes, mounted by ``config_center.asgi`` behind the origin
-check (``ws.origin``). ``/ws/v1/watch`` (the store's own watch) is served
-by the gateway before this routing is reached."""
+check (``ws.origin``), which every websocket passes first.
+``/ws/v1/watch`` (the store's own watch) is served by the gateway, past the
+same check, before this routing is reached."""
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import path, re_path
 

@@ -15,6 +15,9 @@ Environment variables:
   mode on. Off by default.
 - ``CONFIG_CENTER_ALLOWED_HOSTS``: comma-separated host names this node answers
   to. Defaults to the loopback names.
+- ``CONFIG_CENTER_ALLOWED_ORIGINS``: comma-separated origins (``scheme://host[:port]``,
+  e.g. ``https://console.example.com``) whose pages may open websockets to this
+  node besides its own (``config_center/ws/origin.py``). None by default.
 - ``CONFIG_CENTER_LOG_LEVEL``: level of the node's stderr log (default INFO).
 - ``CONFIG_CENTER_LIVE_HEARTBEAT``: seconds between the progress messages of
   an idle live subscription (default 5).
@@ -24,6 +27,14 @@ Environment variables:
 - ``CONFIG_CENTER_LIVE_STALL_SECONDS``: a live websocket whose outbox is
   full and whose client has taken nothing for this long is closed as a slow
   consumer, with the revisions to resume from (default 30).
+- ``CONFIG_CENTER_LIVE_HELLO_SECONDS``: a live websocket whose handshake
+  authenticated nothing is closed (4001) unless a ``hello`` with a token arrives
+  within this many seconds (default 10).
+- ``CONFIG_CENTER_WS_MAX_CONNECTIONS``: websockets this node holds at most, of
+  both kinds together (default: three quarters of the open-file limit).
+- ``CONFIG_CENTER_WS_MAX_UNAUTHENTICATED_PER_ADDRESS``: websockets one client
+  address may hold before they authenticate (default 32). Both bounds:
+  ``consensus/websocket_protocol.py``.
 """
 
 import os
@@ -48,6 +59,11 @@ ALLOWED_HOSTS = [
     host.strip()
     for host in os.environ.get("CONFIG_CENTER_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
     if host.strip()
+]
+
+# Checked (and refused if malformed) when the websocket routes are built.
+ALLOWED_ORIGINS = [
+    origin.strip() for origin in os.environ.get("CONFIG_CENTER_ALLOWED_ORIGINS", "").split(",") if origin.strip()
 ]
 
 INSTALLED_APPS = [
@@ -140,6 +156,11 @@ LIVE_OUTBOX_MESSAGES = int(os.environ.get("CONFIG_CENTER_LIVE_OUTBOX_MESSAGES", 
 LIVE_OUTBOX_BYTES = int(os.environ.get("CONFIG_CENTER_LIVE_OUTBOX_BYTES", str(8 * 1024 * 1024)))
 LIVE_STALL_SECONDS = float(os.environ.get("CONFIG_CENTER_LIVE_STALL_SECONDS", "30"))
 LIVE_MAX_SUBSCRIPTIONS = 100
+LIVE_HELLO_SECONDS = float(os.environ.get("CONFIG_CENTER_LIVE_HELLO_SECONDS", "10"))
+# None: the default of consensus/websocket_protocol.py, from the open-file limit.
+WS_MAX_CONNECTIONS = int(os.environ["CONFIG_CENTER_WS_MAX_CONNECTIONS"]) if os.environ.get(
+    "CONFIG_CENTER_WS_MAX_CONNECTIONS") else None
+WS_MAX_UNAUTHENTICATED_PER_ADDRESS = int(os.environ.get("CONFIG_CENTER_WS_MAX_UNAUTHENTICATED_PER_ADDRESS", "32"))
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [

@@ -52,7 +52,7 @@ import uvloop
 
 from consensus.http_protocol import CoalescingHttpToolsProtocol
 from consensus.node_config import NodeConfig, NodeConfigError
-from consensus.websocket_protocol import FrameWritingWebSocketProtocol
+from consensus.websocket_protocol import MAX_CLIENT_MESSAGE_BYTES, FrameWritingWebSocketProtocol
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +183,9 @@ class _Host:
             # library does by default): p99 517 ms instead of 301, and 83 KiB of
             # memory per idle subscriber instead of 39 (bench/README.md).
             ws_per_message_deflate=False,
+            # Clients send small messages only; uvicorn's default would let each
+            # socket make the server buffer 16 MiB (websocket_protocol).
+            ws_max_size=MAX_CLIENT_MESSAGE_BYTES,
             log_config=None,
             access_log=False,
             server_header=False,

@@ -27,11 +27,21 @@ server -> client
     its leader; ``error`` (``code``, ``message``, and the ``namespace`` or
     ``service`` it concerns) for a refused message, which changes nothing.
 
-Close codes: 4001 not authenticated; 1013 this member cannot check the
-token now (no leader; try another member); 4008 slow consumer: messages waited
-and the client took none for ``LIVE_STALL_SECONDS`` (the reason holds the
+Close codes: 4001 not authenticated: a token or session refused, or a
+handshake that authenticated nothing followed by no ``hello`` with a token
+within ``LIVE_HELLO_SECONDS``; 1013 this member cannot check the token now
+(no leader; try another member); 4008 slow consumer: messages waited and
+the client took none for ``LIVE_STALL_SECONDS`` (the reason holds the
 revisions to resume from, ``outbox``); 1013 the node's service is not
-running yet; when the node stops, the server closes with 1012.
+running yet; 1009 a client message larger than 64 KiB; when the node stops,
+the server closes with 1012.
+
+Past the node's bounds on websockets (``consensus.websocket_protocol``) a
+socket is closed at once with 1013 and a reason saying which: the server
+closes it when the node holds its most websockets; this consumer when the
+handshake authenticated nothing and the client's address already has its
+most sockets waiting to (the server's ``node.websocket.census``; being
+authenticated ends the wait).
 
 Thin on purpose: it parses, authenticates through ``ConfigService``, and
 moves each subscription's messages to the socket's ``Outbox``.
@@ -67,6 +77,7 @@ _leader_status: LeaderStatus | None = None
 SERVICE_TOPIC = "service:"
 ACTIVITY_TOPIC = "activity:"
 TOPIC_FIELDS = ("namespace", "service", "activity")
+CENSUS_EXTENSION = "node.websocket.census"  # the server's name for it
 
 
 def leader_status(service) -> LeaderStatus:
@@ -93,6 +104,12 @@ def _about(key: str) -> dict:
     return {"namespace": key}
 
 
+def _census(scope) -> dict | None:
+    """The server's bounds on websockets (``node.websocket.census``,
+    consensus/websocket_protocol.py); None under another server."""
+    return scope.get("extensions", {}).get(CENSUS_EXTENSION)
+
+
 def _address(scope) -> str:
     client = scope.get("client")
     return client[0] if client else ""
@@ -111,6 +128,7 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
                              write_frame=frame_writer(self.scope))
         self.tasks: list[asyncio.Task] = []
         self.closing = False
+        self.hello_deadline: asyncio.TimerHandle | None = None
         await self.accept()
         if self.service is None:
             await self.close(code=TRY_AGAIN_LATER, reason="the config service is not running on this node yet")
@@ -124,6 +142,19 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
             # Not tracked for delivery: a console page is not an application instance.
             await self._authenticate_as(lambda: self.service.session_principal(*session, _address(self.scope)),
                                         track=False)
+            return
+        # Nothing to check yet: one of few anonymous sockets per address, held only this long.
+        census = _census(self.scope)
+        refused = census["wait_for_client"]() if census is not None else None
+        if refused is not None:
+            await self._close(TRY_AGAIN_LATER, refused)
+            return
+        self.hello_deadline = asyncio.get_running_loop().call_later(settings.LIVE_HELLO_SECONDS, self._no_hello)
+
+    def _no_hello(self) -> None:
+        if not self.closing:
+            asyncio.create_task(self._close(UNAUTHENTICATED, f"no hello with an API token within "
+                                                             f"{settings.LIVE_HELLO_SECONDS:g} s"))
 
     def _send_text(self, text: str) -> Coroutine[Any, Any, None]:
         # The server's own send, not the consumer's: that one wraps it in two
@@ -144,6 +175,7 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
         if not isinstance(token, str) or not token:
             self._error("invalid", "hello needs an API token: {\"type\": \"hello\", \"token\": \"cct_...\"}")
             return
+        self._stop_hello_deadline()  # the token's check ends in welcome, 4001 or 1013 by itself
         await self._authenticate_as(lambda: self.service.token_principal(token, _address(self.scope)))
 
     async def _authenticate_as(self, find_principal, *, track: bool = True) -> None:
@@ -156,6 +188,11 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
             logger.info("live connection refused for now: %s", error)
             await self._close(TRY_AGAIN_LATER, "this member cannot check tokens right now; try another member")
             return
+        if self.closing:  # gone, or closed while the check ran
+            return
+        census = _census(self.scope)
+        if census is not None:
+            census["authenticated"]()
         if track:
             self.tracking = self.service.delivery.connect(None, user=self.principal.user,
                                                           address=_address(self.scope))
@@ -397,7 +434,13 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
                 return
             await asyncio.sleep(0.01)
 
+    def _stop_hello_deadline(self) -> None:
+        if self.hello_deadline is not None:
+            self.hello_deadline.cancel()
+            self.hello_deadline = None
+
     def _stop(self, *, keep_writer: bool = False) -> None:
+        self._stop_hello_deadline()
         for ns in list(self.subscriptions):
             self._end(ns)
         for task in self.tasks:

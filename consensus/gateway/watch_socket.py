@@ -19,6 +19,19 @@ in the handshake's ``Authorization`` header, checked against the user's
 key-range permissions for every watch, exactly as on ``/v3/watch``. A
 frame that is not a watch request is answered ``{"error": {...}}`` (the
 gateway's error body) and changes nothing.
+
+The token is also checked once at the handshake, since nothing sent later
+can change who the connection is: a connection whose token is refused, or
+that has none while the store asks for one (auth on), could never watch
+anything, so it is closed at once with 4001 and the store's reason
+instead of being held open; 1013 if this member cannot check tokens now.
+So this socket never waits for its client to authenticate and needs no
+deadline for it; of the server's bounds on websockets
+(``consensus.websocket_protocol``) it counts towards the node's total,
+together with ``/ws/v1/config``'s, and never among an address's sockets
+waiting to authenticate. Nothing a browser adds by itself (cookies)
+authenticates it; it is behind the node's origin check anyway
+(``config_center.ws.origin`` says why).
 """
 from __future__ import annotations
 
@@ -26,6 +39,7 @@ import asyncio
 import json
 from typing import Any, Callable
 
+from consensus.mvcc.api import StoreError, WatchCreateRequest
 from consensus.mvcc.json_codec import RequestDecodeError
 
 from .authorization import Authorizer
@@ -34,6 +48,13 @@ from .watch_stream import WatchSession, decode_watch_request
 
 PATH = "/ws/v1/watch"
 TRY_AGAIN_LATER = 1013
+UNAUTHENTICATED = 4001
+# Asked of a handshake without a user: may nobody watch? Yes only with auth off.
+_ANYONE_WATCHING = WatchCreateRequest(key=b"\0")
+# The gRPC codes of a refused token (etcd's): unauthenticated (a bad token),
+# invalid argument (none: "user name is empty"), permission denied. Any other
+# error is this member's, not the token's.
+_REFUSED_CODES = frozenset({16, 3, 7})
 
 
 async def serve_watch_socket(scope: dict, receive, send, *, store_provider: Callable[[], Any],
@@ -46,7 +67,11 @@ async def serve_watch_socket(scope: dict, receive, send, *, store_provider: Call
     if store is None:
         await send({"type": "websocket.close", "code": TRY_AGAIN_LATER, "reason": "the store is not running"})
         return
+    refused = await _check_token(authorizer, token, timeout)
     await send({"type": "websocket.accept"})
+    if refused is not None:
+        await send({"type": "websocket.close", "code": refused[0], "reason": refused[1]})
+        return
     requests: asyncio.Queue = asyncio.Queue()
     gone = asyncio.Event()
 
@@ -84,6 +109,23 @@ async def serve_watch_socket(scope: dict, receive, send, *, store_provider: Call
     finally:
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
+
+
+async def _check_token(authorizer: Authorizer, token: str | None, timeout: float) -> tuple[int, str] | None:
+    """Why the handshake's ``token`` cannot watch anything (a close code
+    and reason), or None if it may go on."""
+    try:
+        async with asyncio.timeout(timeout):
+            user = await authorizer.authenticate(token)
+        if not user:  # anonymous (or no user at all): fine only where the store asks for no token
+            authorizer.authorize(user, "watch", _ANYONE_WATCHING)
+    except (TimeoutError, StoreError) as error:
+        if isinstance(error, StoreError) and error.grpc_code in _REFUSED_CODES:
+            # A close frame's reason holds 123 bytes; the store's messages are short.
+            reason = f"{error}; send a token of /v3/auth/authenticate as Authorization"
+            return UNAUTHENTICATED, reason.encode()[:123].decode(errors="ignore")
+        return TRY_AGAIN_LATER, "this member cannot check tokens now; try another member"
+    return None
 
 
 def _object(text: str) -> dict:

@@ -12,6 +12,7 @@ import urllib.request
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.gateway.node_process import running_node
 
@@ -104,11 +105,11 @@ def test_raw_watch_over_a_websocket_with_store_permissions(tmp_path):
                 compacted = (await result(ws))["result"]
                 assert compacted["canceled"] is True and int(compacted["compact_revision"]) >= latest
 
-            # No token: every watch is refused.
+            # No token: no watch could ever be allowed, so the socket is closed at once.
             async with await watch(url, None) as ws:
-                await ws.send(json.dumps({"create_request": {"key": b64("app/a")}}))
-                answer = (await result(ws))["result"]
-                assert answer["canceled"] is True
+                with pytest.raises(ConnectionClosed) as ended:
+                    await result(ws)
+                assert ended.value.rcvd.code == 4001 and "user name is empty" in ended.value.rcvd.reason
 
         asyncio.run(asyncio.wait_for(body(), 60))
 
