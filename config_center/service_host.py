@@ -132,7 +132,17 @@ async def serve_config_service(*, data_dir: str | os.PathLike, cluster_secret: b
         await service.delivery.run()
     finally:
         unbind()
+        await _write_login_failures(service)
         await _forget_deliveries(service)
+
+
+async def _write_login_failures(service: ConfigService) -> None:
+    """At shutdown, the audit summary of the failed logins of the interval
+    so far (``users.LoginFailureLog``; best effort, as below)."""
+    try:
+        await asyncio.wait_for(service.login_failures.flush(), 2.0)
+    except (Exception, asyncio.CancelledError) as error:
+        logger.warning("failed logins of the last interval not audited: %s", error)
 
 
 async def _forget_deliveries(service: ConfigService) -> None:

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import urllib.error
@@ -36,15 +37,29 @@ def node_env() -> dict[str, str]:
     return env
 
 
+class LoggedProcess(subprocess.Popen):
+    """A node whose output goes to files, read back by ``communicate``. A
+    pipe that nobody reads while the node runs fills after 64 KiB of log (a
+    few hundred requests' lines), and the node then blocks on its next log
+    line, for good."""
+
+    def __init__(self, argv: list[str], **options) -> None:
+        self._logs = (tempfile.TemporaryFile(mode="w+"), tempfile.TemporaryFile(mode="w+"))
+        super().__init__(argv, stdout=self._logs[0], stderr=self._logs[1], text=True, **options)
+
+    def communicate(self, input=None, timeout=None):  # noqa: A002  (Popen's own signature)
+        self.wait(timeout)
+        return tuple(_read_back(log) for log in self._logs)
+
+
+def _read_back(log) -> str:
+    log.flush()
+    log.seek(0)
+    return log.read()
+
+
 def start(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen(
-        argv,
-        cwd=REPO,
-        env=env or node_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return LoggedProcess(argv, cwd=REPO, env=env or node_env())
 
 
 def runnode(*args: str) -> list[str]:

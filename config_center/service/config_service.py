@@ -4,6 +4,7 @@ it. The REST views, the console and the websocket consumers call this and
 nothing below it."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from config_center.content import formats
@@ -18,8 +19,8 @@ from .subscriptions import ChangeRenderer, LiveSubscription, check_item_filter
 from .access import DRAFT, MANAGE, PUBLISH, READ, REVEAL, Principal
 from .context import ServiceContext
 from .live_reads import TokenPrincipals
-from .errors import ForbiddenError, InvalidError, NotAuthenticatedError, NotFoundError
-from .login_throttle import LoginThrottle
+from .errors import ForbiddenError, InvalidError, NotAuthenticatedError, NotFoundError, TooManyAttemptsError
+from .login_throttle import REFUSAL_PAUSE_SECONDS, LoginThrottle, PasswordChecks
 
 
 class ConfigService:
@@ -29,19 +30,32 @@ class ConfigService:
         self.change_renderer = ChangeRenderer(ctx)
         self.live_feeds = LiveFeeds(ctx, self.change_renderer)
         self.delivery = DeliveryTracker(ctx)
+        # Login's guards (``login_throttle``) and its bounded audit of failures.
         self.login_throttle = LoginThrottle(ctx.clock)
+        self.password_checks = PasswordChecks()
+        self.login_failures = users.LoginFailureLog(ctx)
 
     # -- who is calling -----------------------------------------------------------------------
 
     async def login(self, name: Any, password: Any, address: str = "") -> Principal:
+        """The principal for a correct name and password from ``address``.
+        ``TooManyAttemptsError`` (429, ``retry_after``) when the name or the
+        address must wait or too many checks are in flight: decided before
+        any hashing, raised after a short pause; ``NotAuthenticatedError``
+        for a wrong name or password (``login_throttle`` has the rules)."""
         key = name if isinstance(name, str) else ""
-        self.login_throttle.check(key)
         try:
-            principal = await users.authenticate(self.ctx, name, password, address)
-        except NotAuthenticatedError:
-            self.login_throttle.failed(key)
+            self.login_throttle.check(key, address)
+            principal = await users.authenticate(
+                self.ctx, name, password, address, checks=self.password_checks,
+                trusted=self.login_throttle.trusted(key, address), failures=self.login_failures)
+        except TooManyAttemptsError:
+            await asyncio.sleep(REFUSAL_PAUSE_SECONDS)
             raise
-        self.login_throttle.succeeded(key)
+        except NotAuthenticatedError:
+            self.login_throttle.failed(key, address)
+            raise
+        self.login_throttle.succeeded(key, address)
         return principal
 
     async def user_principal(self, name: str, address: str = "") -> Principal:
