@@ -132,6 +132,7 @@ async def serve_config_service(*, data_dir: str | os.PathLike, cluster_secret: b
         await service.delivery.run()
     finally:
         unbind()
+        service.access_watch.stop()
         await _write_login_failures(service)
         await _forget_deliveries(service)
 

@@ -41,6 +41,9 @@ class LocalAuthorizer:
     def authorize(self, user: str | None, kind: str, request: object) -> None:
         self._current().authorize(user, kind, request)
 
+    def watch_changes(self, callback):
+        return self._current().watch_changes(callback)
+
 
 def _delegate(path: str):
     async def handler(body: bytes, user: Any, headers: Any) -> tuple[int, bytes]:

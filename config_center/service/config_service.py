@@ -11,6 +11,7 @@ from config_center.content import formats
 
 from . import (audit, canary, cursors, delivery, diffs, items, namespaces, registry, releases, sessions, tokens,
                transfer, users, validation)
+from .access_watch import AccessWatch
 from .activity import ActivitySubscription
 from .delivery import DeliveryTracker
 from .prefix_subscription import check_since
@@ -30,6 +31,7 @@ class ConfigService:
         self.change_renderer = ChangeRenderer(ctx)
         self.live_feeds = LiveFeeds(ctx, self.change_renderer)
         self.delivery = DeliveryTracker(ctx)
+        self.access_watch = AccessWatch(ctx)
         # Login's guards (``login_throttle``) and its bounded audit of failures.
         self.login_throttle = LoginThrottle(ctx.clock)
         self.password_checks = PasswordChecks()

@@ -156,6 +156,9 @@ def token(token_id: str) -> bytes:
     return TOKENS + token_id.encode()
 
 
+SESSIONS = ROOT + b"session/"
+
+
 def sessions(user_name: str) -> bytes:
     return _in(b"session", user_name)
 

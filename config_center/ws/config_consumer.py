@@ -58,6 +58,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from config_center import service_host
+from config_center.service.access import READ, REVEAL
 from config_center.service.delivery import check_instance
 from config_center.service.errors import NotAuthenticatedError, ServiceError
 from config_center.service.prefix_subscription import PROGRESS, Delivery, PrefixSubscription, SubscriptionEnded
@@ -129,6 +130,12 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
         self.tasks: list[asyncio.Task] = []
         self.closing = False
         self.hello_deadline: asyncio.TimerHandle | None = None
+        # How the principal was found, to find it again when what it rests
+        # on changes (``service.access_watch``), and that watch's registration.
+        self.find_principal = None
+        self.following = None
+        self.rechecking: asyncio.Task | None = None
+        self.recheck_again = False
         await self.accept()
         if self.service is None:
             await self.close(code=TRY_AGAIN_LATER, reason="the config service is not running on this node yet")
@@ -179,6 +186,7 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
         await self._authenticate_as(lambda: self.service.token_principal(token, _address(self.scope)))
 
     async def _authenticate_as(self, find_principal, *, track: bool = True) -> None:
+        since = self.service.access_watch.generation()
         try:
             self.principal = await find_principal()
         except NotAuthenticatedError as error:
@@ -189,6 +197,11 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
             await self._close(TRY_AGAIN_LATER, "this member cannot check tokens right now; try another member")
             return
         if self.closing:  # gone, or closed while the check ran
+            return
+        self.find_principal = find_principal
+        self.following = await self.service.access_watch.follow(self.principal, self._access_changed, since=since)
+        if self.closing:
+            self.following.close()
             return
         census = _census(self.scope)
         if census is not None:
@@ -203,6 +216,77 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
         self.tasks.append(asyncio.create_task(self._heartbeat(), name="live-heartbeat"))
         self._say({"type": "welcome", "user": self.principal.user, "leader": status.known,
                    "heartbeat": settings.LIVE_HEARTBEAT_SECONDS})
+
+    # -- access checked again ----------------------------------------------------------------
+
+    def _access_changed(self) -> None:
+        """A record this connection's access rests on changed, or its token
+        or session expired (``service.access_watch``): nothing more is
+        written to the socket until the principal has been found again."""
+        if self.closing or self.principal is None:
+            return
+        self.outbox.hold()
+        if self.rechecking is None:
+            self.rechecking = asyncio.create_task(self._recheck(), name="live-recheck")
+        else:
+            self.recheck_again = True
+
+    async def _recheck(self) -> None:
+        """Find the principal again: a connection that lost it is closed
+        (4001) with nothing more written; one that may no longer read a
+        subscription's topic, or see its secrets, has that subscription
+        ended (``error``, ``forbidden``) and its queued messages dropped."""
+        access = self.service.access_watch
+        try:
+            while True:
+                self.recheck_again = False
+                since = access.generation()
+                try:
+                    principal = await self.find_principal()
+                except NotAuthenticatedError as error:
+                    await self._close(UNAUTHENTICATED, f"access ended: {error.message}", keep_writer=False)
+                    return
+                except Exception as error:  # this member cannot check now: never serve unchecked
+                    logger.info("live connection's access could not be checked again: %s", error)
+                    await self._close(TRY_AGAIN_LATER, "this member cannot check this connection's access now; "
+                                      "connect again", keep_writer=False)
+                    return
+                if self.closing:
+                    return
+                if self.recheck_again:
+                    continue
+                self.principal = principal
+                for topic, subscription in list(self.subscriptions.items()):
+                    refusal = self._refusal(topic, subscription)
+                    if refusal is not None:
+                        self.outbox.drop(topic)
+                        self._end(topic)
+                        self._error("forbidden", refusal, **_about(topic))
+                # Followed anew: the token's or session's expiry may have moved.
+                self.following.close()
+                self.following = await access.follow(principal, self._access_changed, since=since)
+                if self.closing:
+                    self.following.close()
+                    return
+                if not self.recheck_again:
+                    break
+        finally:
+            self.rechecking = None
+        if not self.closing:
+            self.outbox.release()
+
+    def _refusal(self, topic: str, subscription) -> str | None:
+        """Why the current principal may no longer have ``subscription``
+        (under ``topic``), or None."""
+        if subscription is None:
+            return None  # still starting: checked when it has started (``_start``)
+        about = next(iter(_about(topic).values()))
+        if not self.principal.allowed(READ, about):
+            return f"{self.principal.describe()} may no longer read {about!r}; the subscription has ended"
+        if getattr(subscription, "reveal", False) and not self.principal.allowed(REVEAL, about):
+            return (f"{self.principal.describe()} may no longer see the secret items of {about!r}; the subscription "
+                    "has ended: subscribe again to get them masked")
+        return None
 
     # -- messages from the client ---------------------------------------------------------
 
@@ -288,6 +372,12 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
             return
         if self.closing or ns not in self.subscriptions:
             subscription.close()
+            return
+        refusal = self._refusal(ns, subscription)  # access changed while it started
+        if refusal is not None:
+            del self.subscriptions[ns]
+            subscription.close()
+            self._error("forbidden", refusal, **about)
             return
         self.subscriptions[ns] = subscription
         if "namespace" in about and self.tracking is not None:
@@ -441,6 +531,11 @@ class LiveConfigConsumer(AsyncWebsocketConsumer):
 
     def _stop(self, *, keep_writer: bool = False) -> None:
         self._stop_hello_deadline()
+        if self.following is not None:
+            self.following.close()
+            self.following = None
+        if self.rechecking is not None and self.rechecking is not asyncio.current_task():
+            self.rechecking.cancel()
         for ns in list(self.subscriptions):
             self._end(ns)
         for task in self.tasks:

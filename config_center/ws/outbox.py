@@ -76,6 +76,7 @@ class Outbox:
         self._writer: asyncio.Task | None = None  # only while a send waits
         self._waiting_send: asyncio.Task | None = None  # the send it waits for first
         self._stopped = False
+        self._held = False  # queue, but write nothing (``hold``)
         self._progress = asyncio.Event()  # set after each message written
         # namespace -> revision of its last message written whole
         self.sent: dict[str, int] = {}
@@ -111,10 +112,30 @@ class Outbox:
                 return False
         return self.put_nowait(text, namespace, revision)
 
+    def hold(self) -> None:
+        """Write nothing more until ``release``; messages still queue (within
+        the bound). For a connection whose access is being checked again:
+        what it may no longer see must not reach it meanwhile. A frame
+        already on its way to the socket is not called back."""
+        self._held = True
+
+    def release(self) -> None:
+        self._held = False
+        if self._writer is None:
+            self._write_through()
+
+    def drop(self, namespace: str) -> None:
+        """Forget the queued messages of ``namespace`` (a subscription ended
+        while held), except one a send is already writing."""
+        in_flight = self._queue[0] if self._queue and self._writer is not None else None
+        kept = deque(entry for entry in self._queue if entry[1] != namespace or entry is in_flight)
+        self._bytes = sum(len(entry[0]) for entry in kept)
+        self._queue = kept
+
     def _write_through(self) -> None:
         """Write queued messages in the caller until one has to wait; that
         one, and the rest, go to a writer task."""
-        while self._queue and not self._stopped:
+        while self._queue and not self._stopped and not self._held:
             if self._write_frame is not None and self._write_frame(frame_of(self._queue[0][0])):
                 self._written()
                 continue
@@ -134,7 +155,7 @@ class Outbox:
             await waiting
             self._waiting_send = None
             self._written()
-            while self._queue and not self._stopped:
+            while self._queue and not self._stopped and not self._held:
                 await self._send(self._queue[0][0])
                 self._written()
         except asyncio.CancelledError:

@@ -84,6 +84,8 @@ class AuthMachine(Protocol):
 
     def lease_time_to_live(self, request: LeaseTimeToLiveRequest, remaining: int | None): ...
 
+    def add_auth_listener(self, fn: Callable[[], None]) -> Callable[[], None]: ...
+
 
 def token_valid(state: AuthState, claims: TokenClaims) -> bool:
     """Whether a token with authentic, unexpired ``claims`` still stands
@@ -189,6 +191,10 @@ class StoreAuthorizer:
             raise PermissionDeniedError()
         check_request(state, user, kind, request, self._lease_keys, self._limits)
 
+    def watch_changes(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """``callback()`` after every committed change of the auth state."""
+        return self._machine.add_auth_listener(callback)
+
     def _lease_keys(self, lease_id: int) -> tuple[bytes, ...]:
         response = self._machine.lease_time_to_live(LeaseTimeToLiveRequest(ID=lease_id, keys=True), None)
         return response.keys
@@ -204,3 +210,10 @@ class OpenAuthorizer:
 
     def authorize(self, user: str | None, kind: str, request: object) -> None:
         return None
+
+    def watch_changes(self, callback: Callable[[], None]) -> Callable[[], None]:
+        return _stop_nothing
+
+
+def _stop_nothing() -> None:
+    return None

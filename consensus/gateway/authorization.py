@@ -48,7 +48,7 @@ extra handler's own business (see ``app``).
 """
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 
 from consensus.mvcc.api import StoreError
 
@@ -90,6 +90,14 @@ class Authorizer(Protocol):
         raise a ``StoreError`` (``PermissionDeniedError``) if not."""
         ...
 
+    def watch_changes(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` (synchronously, on the loop) whenever the two
+        answers above may have changed, before anything applied after the
+        change is handed to watchers; returns the function that stops it.
+        Long-lived streams ask again then (``watch_stream``). An authorizer
+        whose answers never change calls nothing."""
+        return _stop_nothing
+
 
 class AllowEveryone:
     """Auth off: every request is allowed and nobody is named. The default
@@ -102,3 +110,10 @@ class AllowEveryone:
 
     def authorize(self, user: str | None, kind: str, request: object) -> None:
         return None
+
+    def watch_changes(self, callback: Callable[[], None]) -> Callable[[], None]:
+        return _stop_nothing
+
+
+def _stop_nothing() -> None:
+    return None

@@ -41,6 +41,17 @@ replaying history, and the revision it then reports is one whose events
 that watch has not received yet — a client resuming from it would skip
 them.
 
+Access is checked again whenever the auth state changes (a user deleted,
+a password changed, a role losing a permission, auth disabled and enabled
+again): the stream's token is authenticated anew and every watch
+authorized anew, and a watch no longer allowed is ended with a canceled
+response whose ``cancel_reason`` is the refusal ("rpc error: code =
+PermissionDenied desc = etcdserver: permission denied", or the invalid
+token's). Nothing is written from the moment the change is applied on this
+member until that check is done, and nothing of a watch ended so is
+written afterwards. (etcd checks a watch only when it is created, so a
+revoked user keeps its watches; a store that guards config must not.)
+
 Flow: one task per watch takes its responses (``Watcher.next``) and puts
 them in one bounded queue; one writer takes from the queue and sends. A
 client that does not read leaves the queue full, the watches' buffers fill,
@@ -147,6 +158,12 @@ class WatchSession:
         self.emit_item = emit
         self.timeout = timeout
         self.watches: dict[int, Watcher] = {}  # the stream's watch ID -> the hub's watcher
+        self._requests: dict[Watcher, WatchCreateRequest] = {}  # what each was created for
+        self._ended: set[Watcher] = set()  # watches ended by an access check: write nothing more of theirs
+        self._may_write = asyncio.Event()
+        self._may_write.set()
+        self._rechecking: asyncio.Task | None = None
+        self._recheck_again = False
         self._next_id = 0
         self._pumps: set[asyncio.Task] = set()
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_RESPONSES)
@@ -160,13 +177,15 @@ class WatchSession:
         writer = asyncio.create_task(self._write(), name="watch-stream-writer")
         handler = asyncio.create_task(self._handle_all(requests), name="watch-stream-requests")
         gone = asyncio.ensure_future(client_gone)
+        stop_watching_auth = self.authorizer.watch_changes(self._auth_changed)
         try:
             done, _ = await asyncio.wait({writer, gone}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 if task is writer and not task.cancelled() and task.exception() is not None:
                     logger.error("watch stream writer failed", exc_info=task.exception())
         finally:
-            tasks = [writer, handler, gone, *self._pumps]
+            stop_watching_auth()
+            tasks = [writer, handler, gone, *self._pumps, *([self._rechecking] if self._rechecking else [])]
             for task in tasks:
                 task.cancel()
             for watcher in list(self.watches.values()):
@@ -222,6 +241,7 @@ class WatchSession:
             await self._queue.put(created)
             return
         self.watches[local_id] = watcher
+        self._requests[watcher] = request
         await self._queue.put(_renumber(created, local_id))
         pump = asyncio.create_task(self._pump(local_id, watcher), name=f"watch-stream-{local_id}")
         self._pumps.add(pump)
@@ -240,14 +260,75 @@ class WatchSession:
                     response = await watcher.next()
                 except WatchClosed:
                     break
+                if watcher in self._ended:
+                    break
                 self._holding += 1
                 try:
-                    await self._queue.put(_renumber(response, local_id))
+                    await self._queue.put((watcher, _renumber(response, local_id)))
                 finally:
                     self._holding -= 1
         finally:
+            self._requests.pop(watcher, None)
             if self.watches.get(local_id) is watcher:
                 del self.watches[local_id]  # the ID is free again, as in etcd
+
+    # -- access checked again ------------------------------------------------------------
+
+    def _auth_changed(self) -> None:
+        """The auth state changed (``Authorizer.watch_changes``, called as
+        the change is applied): hold the writer until every watch has been
+        checked again."""
+        self._may_write.clear()
+        if self._rechecking is None:
+            self._rechecking = asyncio.get_running_loop().create_task(self._recheck(), name="watch-stream-recheck")
+        else:
+            self._recheck_again = True
+
+    async def _recheck(self) -> None:
+        try:
+            while True:
+                self._recheck_again = False
+                await self._check_watches()
+                if not self._recheck_again:
+                    return
+        except Exception as exc:  # a bug: end every watch rather than serve unchecked
+            internal_error(exc, "checking a watch stream's access again")
+            for local_id, watcher in list(self.watches.items()):
+                await self._end_watch(local_id, watcher, "etcdserver: access could not be checked again")
+        finally:
+            self._rechecking = None
+            self._may_write.set()
+
+    async def _check_watches(self) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                user = await self.authorizer.authenticate(self.token)
+            refusal = None
+        except Exception as exc:
+            refusal = as_store_error(exc) or internal_error(exc, "authenticating a watch stream again")
+        for local_id, watcher in list(self.watches.items()):
+            request = self._requests.get(watcher)
+            if request is None:
+                continue
+            denied = refusal
+            if denied is None:
+                try:
+                    self.authorizer.authorize(user, KIND, request)
+                    continue
+                except Exception as exc:
+                    denied = as_store_error(exc) or internal_error(exc, "authorizing a watch again")
+            await self._end_watch(local_id, watcher, grpc_reason(denied))
+
+    async def _end_watch(self, local_id: int, watcher: Watcher, reason: str) -> None:
+        """End a watch its stream may no longer have: what it queued is not
+        written; its last response says why."""
+        self._ended.add(watcher)
+        if self.watches.get(local_id) is watcher:
+            del self.watches[local_id]
+        self._requests.pop(watcher, None)
+        watcher.cancel()
+        await self._queue.put((None, WatchResponse(header=self.store.header(), watch_id=local_id, canceled=True,
+                                                   cancel_reason=reason)))
 
     # -- writing -----------------------------------------------------------------------
 
@@ -262,8 +343,13 @@ class WatchSession:
                     item = None
             else:
                 item = await queue.get()
+            await self._may_write.wait()
             if item is _PROGRESS:
                 self._progress_due += 1
+            elif isinstance(item, tuple):
+                source, response = item
+                if source is None or source not in self._ended:
+                    await self._emit(response)
             elif item is not None:
                 await self._emit(item)
             if self._progress_due and self._caught_up():

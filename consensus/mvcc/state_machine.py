@@ -140,6 +140,7 @@ class StoreStateMachine:
         self._limits = limits
         self._lock = threading.RLock()
         self._listeners: list[ApplyListener] = []
+        self._auth_listeners: list[Callable[[], None]] = []
         self._stopped: BaseException | None = None
         self._load()
 
@@ -256,6 +257,7 @@ class StoreStateMachine:
             apply_request, compaction_step = self._applier.apply, store.compaction_step
             changes = store.changes
             events = _BatchEvents(store) if self._listeners else None
+            auth_before = auth.state
             results: list[object] = []
             first = index = 0  # first: the first entry of the transaction, 0 before it begins
             try:
@@ -308,6 +310,8 @@ class StoreStateMachine:
             if events is not None:
                 for revision, revision_events in events.ready:
                     self._notify(revision, revision_events)
+            if auth.state is not auth_before:
+                self._notify_auth()
             return results
 
     def _decoded(self, request: object) -> object:
@@ -333,6 +337,27 @@ class StoreStateMachine:
                 fn(revision, events)
             except Exception:
                 logger.exception("apply listener %r failed at revision %d", fn, revision)
+
+    def _notify_auth(self) -> None:
+        for fn in list(self._auth_listeners):
+            try:
+                fn()
+            except Exception:
+                logger.exception("auth listener %r failed", fn)
+
+    def add_auth_listener(self, fn: Callable[[], None]) -> Callable[[], None]:
+        """Call ``fn()`` after each committed batch that changed the auth
+        state, and after a restore replaced it (whoever was let in by the
+        old state checks again); returns the function that stops it."""
+        with self._lock:
+            self._auth_listeners.append(fn)
+
+        def remove() -> None:
+            with self._lock:
+                if fn in self._auth_listeners:
+                    self._auth_listeners.remove(fn)
+
+        return remove
 
     def add_apply_listener(self, fn: ApplyListener) -> None:
         """Call ``fn(revision, events)`` after each applied write that changed
@@ -441,8 +466,9 @@ class StoreStateMachine:
         atomically, and rebuild the in-memory index. ``index``, if given, is
         the Raft index the snapshot was taken at; ``applied_index`` becomes at
         least that (entries the runtime applied itself, like conf changes,
-        may follow the last store entry). Listeners are kept; they are not
-        called (the runtime tells watchers about the jump)."""
+        may follow the last store entry). Apply listeners are kept; they are
+        not called (the runtime tells watchers about the jump). Auth
+        listeners are called."""
         with self._lock:
             self._check_running()
             self._backend.restore(data)  # a bad snapshot raises here, state unchanged
@@ -460,3 +486,4 @@ class StoreStateMachine:
                 self._stopped = exc
                 logger.exception("rebuilding after a restore failed; the state machine stops")
                 raise
+            self._notify_auth()

@@ -179,3 +179,45 @@ def test_frames_go_to_the_servers_frame_writer_while_it_takes_them():
         outbox.put_nowait("b", "ns", 2)
         assert socket.frames == ["b"] and len(frames) == 1 and outbox.sent == {"ns": 2}
     run(scenario())
+
+
+def test_a_held_outbox_writes_nothing_until_released_and_drops_what_it_is_told_to():
+    async def scenario():
+        socket = Socket()
+        outbox = Outbox(socket.send)
+        assert outbox.put_nowait("a1", "a", 1)
+        outbox.hold()
+        for text, ns, revision in (("b2", "b", 2), ("a3", "a", 3), ("b4", "b", 4), ("own", None, 0)):
+            assert outbox.put_nowait(text, ns, revision)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert socket.frames == ["a1"] and len(outbox) == 4
+        outbox.drop("b")  # b's subscription ended while held: none of it is written
+        outbox.release()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert socket.frames == ["a1", "a3", "own"]
+        assert outbox.sent == {"a": 3}
+    run(scenario())
+
+
+def test_holding_stops_a_writer_that_waits_after_the_frame_it_is_writing():
+    async def scenario():
+        socket = Socket()
+        outbox = Outbox(socket.send)
+        socket.writable.clear()
+        for n in range(3):
+            assert outbox.put_nowait(str(n), "ns", n)
+        outbox.hold()
+        outbox.drop("ns")  # the frame already being written stays; the others go
+        socket.writable.set()
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert socket.frames == ["0"] and len(outbox) == 0
+        outbox.put_nowait("3", "ns", 3)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert socket.frames == ["0"]
+        outbox.release()
+        assert socket.frames == ["0", "3"]
+    run(scenario())
