@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import resource
 import signal
 import socket
 from collections.abc import Callable, Coroutine, Sequence
@@ -82,6 +83,21 @@ def event_loop() -> asyncio.AbstractEventLoop:
         _loop = uvloop.new_event_loop()
         asyncio.set_event_loop(_loop)
     return _loop
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit, as
+    servers do (etcd's service unit asks for 40,000): each client socket is
+    a file, and the node's bound on websockets is sized from the limit
+    (``websocket_protocol.default_max_open``). Returns the limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as error:  # a hard limit the kernel will not grant
+            logger.info("open-file limit left at %d: %s", soft, error)
+    return soft
 
 
 def prepare_data_dir(config: NodeConfig) -> None:

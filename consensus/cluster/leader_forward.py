@@ -66,9 +66,14 @@ async def forward_keepalive(client_url: str, request: LeaseKeepAliveRequest, *, 
         raise ForwardError(f"the leader at {client_url} answered HTTP {status} with no result") from None
     if "result" in obj:
         return response_from_json("lease_keepalive", obj)
-    error = obj.get("error", obj)
+    if "code" in obj:  # a unary error body: the request was refused before the stream began
+        raise error_from_json(status, obj)
+    error = obj.get("error")
     if isinstance(error, dict) and "code" in error:
         raise error_from_json(status, error)
+    if isinstance(error, dict) and "grpc_code" in error:  # the stream's error chunk (a refusal, say)
+        raise error_from_json(error.get("http_code", status), {"message": error.get("message"),
+                                                              "code": error["grpc_code"]})
     raise ForwardError(f"the leader at {client_url} answered {line[:200]!r}")
 
 

@@ -54,6 +54,7 @@ class Command(BaseCommand):
         except StorageError as error:
             # e.g. another node holds the data dir, or the WAL is corrupt.
             raise CommandError(str(error), returncode=EXIT_STORAGE) from None
+        runtime_host.raise_open_file_limit()
         loop = runtime_host.event_loop()
         try:
             resolved = loop.run_until_complete(
