@@ -101,6 +101,15 @@ class AuthNotEnabledError(StoreError):
     message = "etcdserver: authentication is not enabled"
 
 
+class AuthNotReadyError(StoreError):
+    """Store auth is on but this member's auth state was never set up: a new
+    cluster before its first leader has created root and enabled auth.
+    Retryable (code 14, HTTP 503), so nothing is served open meanwhile."""
+
+    grpc_code = 14  # UNAVAILABLE
+    message = "etcdserver: auth is not set up yet on this new cluster (its first leader enables it); retry"
+
+
 class InvalidAuthTokenError(StoreError):
     """A token that is malformed, forged, expired, or names a user whose
     credentials changed since (code 16, HTTP 401)."""

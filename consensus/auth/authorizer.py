@@ -22,6 +22,14 @@ limits=limits, forwarding=KeepaliveForwarding(cluster_secret))``:
   system-prefix rule included); ``request`` may be ``None`` for the
   ``member_*`` kinds.
 
+A new cluster is served nothing before its auth is set up: until the first
+leader's ``BootstrapRoot`` (``bootstrap``) has been applied on this member,
+the auth state is pristine (auth off, no user), which etcd would serve to
+anyone; ``authenticate`` answers every request ``AuthNotReadyError``
+(retryable) instead, so no one can write, read or create users of their
+own in a cluster's first second. Only what asks neither question (status,
+``/v3/auth/authenticate``, which fails anyway) is answered.
+
 A member may lag behind the one that issued a token: a token naming an
 auth revision this member has not applied yet is checked again after a
 ReadIndex (``read_index``), so a user who just authenticated against the
@@ -64,7 +72,7 @@ from typing import Awaitable, Callable, Protocol, Self
 
 from consensus.mvcc.api import LeaseTimeToLiveRequest, Limits
 
-from .api import InvalidAuthTokenError, PermissionDeniedError
+from .api import AuthNotReadyError, InvalidAuthTokenError, PermissionDeniedError
 from .auth_state import AuthState
 from .permissions import check_request
 from .tokens import MAX_CLOCK_SKEW, TokenClaims, TokenSigner
@@ -167,6 +175,10 @@ class StoreAuthorizer:
 
     async def authenticate(self, token: str | None) -> str | None:
         state = self._machine.auth_state
+        if state.pristine:
+            # A new cluster whose first leader has not enabled auth yet: open
+            # in etcd's sense, and so never to be served (module docstring).
+            raise AuthNotReadyError()
         if not state.enabled or token is None:
             return None
         if token.startswith(FORWARD_PREFIX):
