@@ -8,7 +8,8 @@ batches strictly in the order the Ready contract demands:
     persist (WAL append + fsync, in the node's own worker thread so the loop
              stays live and nothing else in the process queues ahead of it)
       -> send (peer messages, handed to the transport, which never blocks;
-         a leader sends before it persists, see ``_handle_ready``)
+         a leader's appends may go first, never a new term or vote:
+         ``consensus.runtime.ready_steps`` has the rules)
       -> apply (committed entries, in order, to the state machine)
       -> release reads -> advance
 
@@ -36,6 +37,7 @@ from consensus import metrics
 from consensus.raft.messages import ConfChange, ConfState, Entry, EntryType, Message, StateType
 from consensus.raft.raft import Config, ProposalDroppedError
 from consensus.raft.raw_node import RawNode, Ready
+from consensus.runtime import ready_steps
 from consensus.storage.durable import DurableStorage
 
 logger = logging.getLogger(__name__)
@@ -326,23 +328,39 @@ class RaftNode:
             await self._handle_ready(self.raw.ready())
 
     async def _handle_ready(self, rd: Ready) -> None:
-        # A leader sends first and persists while its followers do (Raft
-        # thesis §10.2.1, as etcd does): its messages promise nothing that
-        # depends on its own disk. Its term and vote were made durable
-        # before it could win the election, and it counts its own entries
-        # toward commit only once they are persisted (``advance``), so a
-        # quorum of followers alone can commit them, which is safe.
-        leader_sends_first = self.transport is not None and self.raw.raft.state == StateType.LEADER
-        if leader_sends_first and rd.messages:
-            self.transport.send(rd.messages)
-        # 1. persist: nothing below happens until the fsync has returned.
-        if rd.must_sync or rd.entries or rd.snapshot is not None:
-            started = time.perf_counter()
-            await self._in(self._disk, self.storage.save, rd.hard_state, rd.entries, rd.snapshot)
-            metrics.wal_fsync_duration.observe(time.perf_counter() - started)
-        elif rd.hard_state is not None:
-            # Only the commit index moved: write it, no fsync to wait for.
-            self.storage.save(rd.hard_state, sync=False)
+        """Perform ``rd``'s steps in the order ``ready_steps`` gives them (the
+        ordering rules are written there, for this runtime and the
+        simulation alike), then advance."""
+        for step in ready_steps.steps(rd, is_leader=self.raw.is_leader):
+            if isinstance(step, ready_steps.Send):
+                if self.transport is not None:
+                    self.transport.send(step.messages)
+            elif isinstance(step, ready_steps.Persist):
+                # Nothing after this step happens until the fsync has returned.
+                if step.sync:
+                    started = time.perf_counter()
+                    await self._in(self._disk, self.storage.save, step.hard_state, step.entries, step.snapshot)
+                    metrics.wal_fsync_duration.observe(time.perf_counter() - started)
+                else:
+                    self.storage.save(step.hard_state, sync=False)
+            elif isinstance(step, ready_steps.Restore):
+                await self._in(self._snapshots, self.state_machine.restore, step.snapshot.data,
+                               step.snapshot.metadata.index)
+                self.conf_state = step.snapshot.metadata.conf_state
+                logger.info("node %d: installed a snapshot at index %d (%d bytes)",
+                            self.id, step.snapshot.metadata.index, len(step.snapshot.data))
+                if self.on_snapshot_restored is not None:
+                    self.on_snapshot_restored()
+            elif isinstance(step, ready_steps.Apply):
+                self._apply_entries(step.entries)
+            elif isinstance(step, ready_steps.Release):
+                for rs in step.read_states:
+                    self._resolve(self._reads, rs.context, result=rs.index)
+        self._note_leader(rd)
+        self.raw.advance(rd)
+        await self._maybe_snapshot()
+
+    def _note_leader(self, rd: Ready) -> None:
         if rd.soft_state is not None and rd.soft_state.lead and rd.soft_state.lead != self._last_leader:
             self._last_leader = rd.soft_state.lead
             metrics.leader_changes.inc()
@@ -352,26 +370,6 @@ class RaftNode:
             # and the first one resolves the read.
             for context in list(self._reads):
                 self._inbox.put_nowait(("read", context))
-        # 2. a follower or candidate sends only now that what its messages
-        # promise (a vote, an acknowledged entry) is durable.
-        if rd.messages and self.transport is not None and not leader_sends_first:
-            self.transport.send(rd.messages)
-        # 3. apply
-        if rd.snapshot is not None:
-            await self._in(self._snapshots, self.state_machine.restore, rd.snapshot.data, rd.snapshot.metadata.index)
-            self.conf_state = rd.snapshot.metadata.conf_state
-            logger.info(
-                "node %d: installed a snapshot at index %d (%d bytes)",
-                self.id, rd.snapshot.metadata.index, len(rd.snapshot.data),
-            )
-            if self.on_snapshot_restored is not None:
-                self.on_snapshot_restored()
-        self._apply_entries(rd.committed_entries)
-        # 4. reads are safe now: their index is applied
-        for rs in rd.read_states:
-            self._resolve(self._reads, rs.context, result=rs.index)
-        self.raw.advance(rd)
-        await self._maybe_snapshot()
 
     def _apply_entries(self, entries: list[Entry]) -> None:
         """Apply in log order. Runs of client entries go to the state

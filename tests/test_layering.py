@@ -91,6 +91,12 @@ RULES = (
         why="console views are an edge over the service layer; the dashboard alone reads the cluster's status",
     ),
     Rule(
+        "consensus/runtime/ready_steps.py",
+        banned=("asyncio", "django", "socket", "time", "os", "threading", "config_center", "consensus"),
+        allowed=("consensus.raft",),
+        why="the Ready ordering rules are pure, so the runtime and the simulation follow the same ones",
+    ),
+    Rule(
         "consensus/node_config.py",
         banned=("django", "asyncio", "socket", "os", "config_center"),
         why="node configuration parsing is pure: the environment is passed in",

@@ -63,6 +63,13 @@ class Ready:
     - ``read_states``: release after applying; each one's index is ≤ the
       applied index once ``committed_entries`` are applied.
     - ``soft_state``: informational (leader/role), None if unchanged.
+    - ``must_sync``: the batch must be fsynced before ``messages`` leave and
+      before ``advance`` (entries, or a new term or vote); False when only
+      the commit index moved, which may be written without an fsync.
+    - ``must_sync_hard_state``: the hard state's term or vote changed. No
+      message of this Ready may leave before it is durable — not even a
+      leader's appends, which may otherwise go out before its own fsync
+      (``consensus.runtime.ready_steps``).
     """
 
     soft_state: SoftState | None = None
@@ -73,6 +80,7 @@ class Ready:
     committed_entries: list[Entry] = field(default_factory=list)
     read_states: list[ReadState] = field(default_factory=list)
     must_sync: bool = False
+    must_sync_hard_state: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,10 +214,9 @@ class RawNode:
         raft.read_states = []
         rd.read_states = [rs for rs in waiting if rs.index <= applied_after]
         self._read_states_waiting = [rs for rs in waiting if rs.index > applied_after]
-        rd.must_sync = bool(rd.entries) or (
-            rd.hard_state is not None
-            and (rd.hard_state.term != self._prev_hard.term or rd.hard_state.vote != self._prev_hard.vote)
-        )
+        rd.must_sync_hard_state = rd.hard_state is not None and (
+            rd.hard_state.term != self._prev_hard.term or rd.hard_state.vote != self._prev_hard.vote)
+        rd.must_sync = bool(rd.entries) or rd.must_sync_hard_state
         self._outstanding = rd
         return rd
 

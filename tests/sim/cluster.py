@@ -24,10 +24,10 @@ from consensus.raft.messages import (
     Entry,
     EntryType,
     Message,
-    StateType,
 )
 from consensus.raft.raft import Config, ProposalDroppedError
 from consensus.raft.raw_node import RawNode
+from consensus.runtime import ready_steps
 
 
 class InvariantViolation(AssertionError):
@@ -238,20 +238,54 @@ class Cluster:
     # -- ready handling (the runtime's job, done with crash points) -------------
 
     def handle_ready(self, node: SimNode) -> None:
+        """The runtime's steps (``consensus.runtime.ready_steps``, the ones
+        ``consensus.node`` performs), with a crash possible before any step
+        or in the middle of persisting."""
         raw = node.raw
         rd = raw.ready()
+        plan = ready_steps.steps(rd, is_leader=raw.is_leader)
+        crash_at = -1
+        if self.net.faulty and self.rng.random() < self.opts.mid_ready_crash_rate:
+            crash_at = self.rng.randrange(len(plan) + 1)
+        for at, step in enumerate(plan):
+            if at == crash_at:
+                if isinstance(step, ready_steps.Persist):
+                    self._persist(node, step, crash=True)
+                self.log.info("SIM node %d crashes mid-ready before step %d of %d", node.id, at, len(plan))
+                self.crash(node)
+                return
+            if isinstance(step, ready_steps.Send):
+                for m in step.messages:
+                    self.net.send(m, self.now)
+            elif isinstance(step, ready_steps.Persist):
+                self._persist(node, step)
+            elif isinstance(step, ready_steps.Restore):
+                node.app.restore(step.snapshot.data, step.snapshot.metadata.conf_state)
+            elif isinstance(step, ready_steps.Apply):
+                self._apply(node, step.entries)
+            elif isinstance(step, ready_steps.Release):
+                for rs in step.read_states:
+                    self._complete_read(node, rs.index, rs.context)
+        if crash_at == len(plan):
+            self.log.info("SIM node %d crashes before advance", node.id)
+            self.crash(node)
+            return
+        raw.advance(rd)
+        self._maybe_snapshot(node)
+
+    def _persist(self, node: SimNode, step: "ready_steps.Persist", *, crash: bool = False) -> None:
+        """Write the step's records in order; crashing, only a random prefix
+        of them reaches the disk (the ones after the last fsync point may or
+        may not have)."""
         writes: list[tuple[str, object]] = []
-        if rd.snapshot is not None:
-            writes.append(("snap", rd.snapshot))
-        writes.extend(("entry", e) for e in rd.entries)
-        if rd.hard_state is not None:
-            writes.append(("hs", rd.hard_state))
-        crash_now = self.net.faulty and self.rng.random() < self.opts.mid_ready_crash_rate
-        if crash_now:
-            # Records written in order; the ones after the last fsync point
-            # may or may not have reached the disk: keep a random prefix.
+        if step.snapshot is not None:
+            writes.append(("snap", step.snapshot))
+        writes.extend(("entry", e) for e in step.entries)
+        if step.hard_state is not None:
+            writes.append(("hs", step.hard_state))
+        if crash:
             writes = writes[: self.rng.randint(0, len(writes))]
-            self.log.info("SIM node %d crashes mid-ready keeping %d records", node.id, len(writes))
+            self.log.info("SIM node %d crashes mid-persist keeping %d records", node.id, len(writes))
         entry_batch: list[Entry] = []
         for kind, value in writes:
             if kind == "snap":
@@ -266,28 +300,19 @@ class Cluster:
                 node.storage.set_hard_state(value)
         if entry_batch:
             self._persist_entries(node, entry_batch)
-        if crash_now:
-            self.crash(node)
-            return
-        for m in rd.messages:
-            self.net.send(m, self.now)
-        if rd.snapshot is not None:
-            node.app.restore(rd.snapshot.data, rd.snapshot.metadata.conf_state)
-        for entry in rd.committed_entries:
+
+    def _apply(self, node: SimNode, entries: list[Entry]) -> None:
+        for entry in entries:
             self.checker.on_apply(node, entry)
             if entry.type == EntryType.CONF_CHANGE:
                 node.app.applied = entry.index
-                node.app.conf_state = raw.apply_conf_change(ConfChange.decode(entry.data))
+                node.app.conf_state = node.raw.apply_conf_change(ConfChange.decode(entry.data))
                 continue
             op_id = node.app.apply(entry)
             if op_id is not None and op_id in self.pending_writes and self.pending_writes[op_id][0] == node.id:
                 del self.pending_writes[op_id]
                 self.completed_bound = max(self.completed_bound, entry.index)
                 self.stats["writes_acked"] += 1
-        for rs in rd.read_states:
-            self._complete_read(node, rs.index, rs.context)
-        raw.advance(rd)
-        self._maybe_snapshot(node)
 
     def _persist_entries(self, node: SimNode, entries: list[Entry]) -> None:
         node.storage.append(entries)

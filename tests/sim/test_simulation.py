@@ -1,6 +1,5 @@
 """The seeded simulation: ≥ 1,000 seeds by default (``--seeds N`` for more,
 ``--seed S`` to replay one). Each seed alternates 3- and 5-node clusters."""
-import pytest
 
 from .cluster import Cluster, profile
 
