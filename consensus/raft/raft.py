@@ -533,7 +533,10 @@ class Raft(Membership):
                 self._send_append(m.frm)
             return
         was_paused = pr.is_paused()
-        if not pr.maybe_update(m.index):
+        # A probe answered at exactly the match already known (a follower
+        # that was caught up when the leader fell back to probing, after a
+        # reconnect) is news too: the follower is in step, so replicate.
+        if not pr.maybe_update(m.index) and not (pr.match == m.index and pr.state == ProgressState.PROBE):
             return
         if pr.state == ProgressState.PROBE:
             pr.become_replicate()

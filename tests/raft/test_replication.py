@@ -150,3 +150,28 @@ def test_commit_index_reaches_followers():
     net.stabilize()
     assert {net.commit(i) for i in range(1, 6)} == {net.last_index(1)}
     assert all(net.applied[i] == [b"x"] for i in range(1, 6))
+
+
+def test_a_caught_up_follower_answering_a_probe_goes_back_to_replicating():
+    """After the leader falls back to probing a follower that was in step
+    (the transport reported it unreachable), the follower's answer names
+    the match the leader already knew: it is back in step, and the leader
+    pipelines to it again instead of probing once per heartbeat."""
+    net = Network(3)
+    net.elect(1)
+    net.propose(1, b"a")
+    net.stabilize()
+    leader = net.node(1)
+    progress = leader.raft.prs[2]
+    assert progress.state == ProgressState.REPLICATE
+    leader.report_unreachable(2)
+    assert progress.state == ProgressState.PROBE
+    # The probe's answer: the follower has exactly what the leader knew it had.
+    leader.step(Message(MT.APP_RESP, frm=2, to=1, term=leader.raft.term, index=progress.match))
+    assert progress.state == ProgressState.REPLICATE
+    for n in range(5):
+        net.propose(1, b"more %d" % n)
+    appends_before = len(net.sent_messages(of_type(MT.APP, frm=1, to=2)))
+    net.stabilize()
+    assert net.log_terms(2) == net.log_terms(1)
+    assert len(net.sent_messages(of_type(MT.APP, frm=1, to=2))) > appends_before
