@@ -167,6 +167,10 @@ class RaftNode:
         self._request_ids = itertools.count(1)
         self._run_id = os.urandom(4)
         self._last_leader = 0
+        # The term this member leads in (0: it does not lead), and who wants
+        # to hear of every change of it (``add_leadership_listener``).
+        self._led_term = 0
+        self._leadership_listeners: list[Callable[[bool], None]] = []
         self._stopped = False
         # The node's own worker threads: the WAL fsync must never queue
         # behind whatever else the process runs in the loop's default
@@ -357,8 +361,26 @@ class RaftNode:
                 for rs in step.read_states:
                     self._resolve(self._reads, rs.context, result=rs.index)
         self._note_leader(rd)
+        self._note_leadership()
         self.raw.advance(rd)
         await self._maybe_snapshot()
+
+    def add_leadership_listener(self, fn: Callable[[bool], None]) -> None:
+        """Call ``fn(leads)`` on the loop each time this member becomes leader
+        (in a new term: also when it lost and won again between two calls)
+        and each time it stops being leader; checked after every Ready."""
+        self._leadership_listeners.append(fn)
+
+    def _note_leadership(self) -> None:
+        led = self.raw.raft.term if self.raw.is_leader else 0
+        if led == self._led_term:
+            return
+        self._led_term = led
+        for fn in list(self._leadership_listeners):
+            try:
+                fn(bool(led))
+            except Exception:
+                logger.exception("node %d: leadership listener %r failed", self.id, fn)
 
     def _note_leader(self, rd: Ready) -> None:
         if rd.soft_state is not None and rd.soft_state.lead and rd.soft_state.lead != self._last_leader:

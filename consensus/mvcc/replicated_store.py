@@ -136,7 +136,7 @@ class ReplicatedStore:
         # (leader id, request) -> the leader's answer; set by the member
         # when it can reach other members (see cluster.leader_forward).
         self.forward_keepalive: Callable[[int, LeaseKeepAliveRequest], Awaitable[LeaseKeepAliveResponse]] | None = None
-        self._was_leader = False
+        node.add_leadership_listener(self._leadership_changed)
 
     # -- writes (through the log) ---------------------------------------------------------
 
@@ -181,7 +181,7 @@ class ReplicatedStore:
         # won its election: a keep-alive in between takes up the lease duties
         # at once (the clock refused it with a RuntimeError before).
         if self.node.is_leader and not self.clock.is_leader:
-            self.check_leases_once()
+            self._leadership_changed(True)
         if not self.node.is_leader or not self.clock.is_leader:
             leader = self.node.status().leader
             if self.forward_keepalive is not None and leader and leader != self.node.id:
@@ -239,9 +239,23 @@ class ReplicatedStore:
 
     # -- the leader's lease duties ----------------------------------------------------------
 
+    def _leadership_changed(self, leads: bool) -> None:
+        """The node became leader (in a new term) or stopped being leader
+        (``RaftNode.add_leadership_listener``): the lease clock follows at
+        once, so a member that loses and wins leadership again never keeps
+        deadlines from an earlier term."""
+        if leads:
+            # A new leader does not know how long ago each lease was renewed:
+            # it grants every lease a full TTL again, plus an election
+            # timeout of grace, as etcd's lessor Promote does.
+            self.clock.reset(self.machine.leases(), self.now())
+            self.clock.promote(self.now(), extend=self.node.election_timeout_s)
+        elif self.clock.is_leader:
+            self.clock.demote()
+
     async def run_lease_expiry(self, interval: float = LEASE_CHECK_INTERVAL) -> None:
-        """Until cancelled: follow leadership changes and, as leader, propose
-        a revoke for every lease whose deadline passed."""
+        """Until cancelled: as leader, propose a revoke for every lease whose
+        deadline passed."""
         while True:
             self.check_leases_once()
             await asyncio.sleep(interval)
@@ -249,16 +263,8 @@ class ReplicatedStore:
     def check_leases_once(self) -> list[int]:
         """One round of ``run_lease_expiry``; returns the leases whose revoke
         was proposed (the proposals complete in the background)."""
-        is_leader = self.node.is_leader
-        if is_leader and not self._was_leader:
-            # A new leader does not know how long ago each lease was renewed:
-            # it grants every lease a full TTL again, plus an election
-            # timeout of grace, as etcd's lessor Promote does.
-            self.clock.reset(self.machine.leases(), self.now())
-            self.clock.promote(self.now(), extend=self.node.election_timeout_s)
-        elif self._was_leader and not is_leader:
-            self.clock.demote()
-        self._was_leader = is_leader
+        if not self.node.is_leader or not self.clock.is_leader:
+            return []
         expired = self.clock.expired(self.now(), limit=MAX_REVOKES_PER_CHECK)
         for lease_id in expired:
             task = asyncio.get_running_loop().create_task(self._revoke_expired(lease_id))

@@ -25,7 +25,6 @@ def test_a_keepalive_before_the_lease_clock_was_promoted(tmp_path):
             # The state between winning the election and the lease loop's
             # next check: leader, clock not promoted yet.
             store.clock.demote()
-            store._was_leader = False
             response = await store.lease_keepalive(LeaseKeepAliveRequest(ID=lease.ID))
             assert (response.ID, response.TTL) == (lease.ID, 30)
             assert store.clock.is_leader

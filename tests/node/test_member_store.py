@@ -18,6 +18,7 @@ from consensus.mvcc.api import (
     WatchCreateRequest,
 )
 from consensus.node import open_member_storage
+from consensus.raft.messages import Message, MessageType
 from tests.node.member_support import run, start, stop
 
 
@@ -134,3 +135,34 @@ def test_raft_snapshots_of_the_store_and_restart_from_them(tmp_path):
 
     got, hash_after = run(second())
     assert got.count == 60 and hash_after == hash_before
+
+
+def test_a_leader_that_loses_and_wins_again_refreshes_its_lease_deadlines_at_once(tmp_path):
+    """Leadership lost and won again quicker than any polling interval: the
+    lease clock is demoted and promoted with it (issue 16, defect 5), so the
+    new term starts every lease from a full TTL instead of the old term's
+    deadlines, which another leader may have renewed meanwhile."""
+    async def body():
+        task, store = await start(tmp_path)
+        try:
+            changes: list[tuple[bool, int]] = []
+            store.node.add_leadership_listener(lambda leads: changes.append((leads, store.node.term)))
+            lease = await store.lease_grant(LeaseGrantRequest(TTL=3))
+            await asyncio.sleep(1.5)  # half the lease's time gone in this term
+            old = store.clock.remaining(lease.ID, store.now())
+            term = store.node.term
+            # A message of a later term makes the member step down; alone, it
+            # wins the next election within an election timeout.
+            store.node.deliver(Message(MessageType.HEARTBEAT, frm=99, to=1, term=term + 1))
+            for _ in range(200):
+                if store.node.is_leader and store.node.term > term + 1:
+                    break
+                await asyncio.sleep(0.01)
+            assert store.node.is_leader and changes and changes[-1][0] is True and changes[-1][1] > term
+            assert False in [leads for leads, _ in changes], changes
+            fresh = store.clock.remaining(lease.ID, store.now())
+            assert fresh > old + 1.0, (old, fresh)
+        finally:
+            await stop(task)
+
+    run(body())
