@@ -175,7 +175,7 @@ async def serve_member(
             deliver=lambda message: node_ref[0].deliver(message),
             on_unreachable=lambda peer_id: node_ref[0].report_unreachable(peer_id),
             # A lost snapshot: stop waiting on it (Raft probes the follower again).
-            on_snapshot_sent=lambda peer_id, ok: ok or node_ref[0].report_unreachable(peer_id),
+            on_snapshot_sent=lambda peer_id, ok: node_ref[0].report_snapshot(peer_id, ok),
             lookup_member=lookup_member,
         )
 

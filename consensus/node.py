@@ -245,6 +245,11 @@ class RaftNode:
         """The transport could not deliver to ``peer_id`` (on the loop)."""
         self._inbox.put_nowait(("unreachable", peer_id))
 
+    def report_snapshot(self, peer_id: int, delivered: bool) -> None:
+        """The transport finished sending a snapshot to ``peer_id`` (on the
+        loop); see ``RawNode.report_snapshot``."""
+        self._inbox.put_nowait(("snapshot_sent", (peer_id, delivered)))
+
     def transfer_leadership(self, transferee: int) -> None:
         self._inbox.put_nowait(("transfer", transferee))
 
@@ -322,6 +327,8 @@ class RaftNode:
                 self._resolve(self._conf_changes, value.encode(), error=NotLeaderError(str(exc), self.raw.leader_id))
         elif kind == "unreachable":
             self.raw.report_unreachable(value)
+        elif kind == "snapshot_sent":
+            self.raw.report_snapshot(*value)
         elif kind == "transfer":
             self.raw.transfer_leader(value)
         else:

@@ -163,6 +163,21 @@ class RawNode:
     def transfer_leader(self, transferee: int) -> None:
         self.raft.step(Message(MT.TRANSFER_LEADER, frm=transferee))
 
+    def report_snapshot(self, node_id: int, delivered: bool) -> None:
+        """The transport finished sending a snapshot to ``node_id`` (etcd's
+        ``ReportSnapshot``). Either way the leader goes back to probing the
+        follower — from after the snapshot if it was delivered, from its
+        match if not — once the next heartbeat answer shows the follower is
+        there, instead of waiting out an election timeout for a snapshot
+        that will never be acknowledged."""
+        pr = self.raft.prs.get(node_id)
+        if self.raft.state != StateType.LEADER or pr is None or pr.state.name != "SNAPSHOT":
+            return
+        if not delivered:
+            pr.pending_snapshot = 0
+        pr.become_probe()
+        pr.probe_sent = True  # paused until the follower answers a heartbeat
+
     def report_unreachable(self, node_id: int) -> None:
         """The transport failed to deliver to ``node_id``: stop pipelining to it."""
         pr = self.raft.prs.get(node_id)

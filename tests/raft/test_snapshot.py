@@ -115,3 +115,29 @@ def test_node_that_installed_a_snapshot_restarts_with_its_membership():
     net.node(1).transfer_leader(3)
     net.stabilize()
     assert net.leaders() == [3]
+
+
+def test_a_snapshot_the_transport_failed_to_send_is_retried_within_a_heartbeat_round():
+    """The transport reports a failed snapshot send (issue 16, defect 4): the
+    leader goes back to probing at once, and the next heartbeat answer makes
+    it send the snapshot again, not an election timeout later."""
+    net = Network(3, election_tick=ELECTION_TICK)
+    net.elect(1)
+    net.stabilize()
+    net.crash(3)
+    for data in datas("a", 10):
+        net.propose(1, data)
+        net.stabilize()
+    snapshot = net.compact(1)
+    net.restart(3)
+    lost = net.drop(of_type(MT.SNAP, frm=1, to=3))  # the stream breaks on the way
+    net.tick_all(2)
+    assert len(net.sent_messages(of_type(MT.SNAP, frm=1, to=3))) == 1
+    net.undrop(lost)
+    net.node(1).report_snapshot(3, delivered=False)
+    assert net.node(1).raft.prs[3].state.name == "PROBE"
+    net.tick_all(2)  # a heartbeat and its answer
+    snaps = net.sent_messages(of_type(MT.SNAP, frm=1, to=3))
+    assert len(snaps) == 2, "sent again within a heartbeat round, well inside an election timeout"
+    assert net.storages[3].snapshot().metadata.index == snapshot.metadata.index
+    assert net.applied[3] == datas("a", 10)
