@@ -94,6 +94,35 @@ def scan_frames(data: bytes) -> ScanResult:
     return ScanResult(frames, None)
 
 
+# Disks write whole sectors: a write a crash interrupted leaves each sector
+# of it either written or as it was (zeros, past the old end of the file).
+SECTOR = 512
+
+
+def torn_at(data: bytes, offset: int) -> bool:
+    """Whether the bytes from ``offset`` (where no valid frame starts) to the
+    end of ``data`` are what a crash can leave of an unsynced append: a
+    frame cut short (too short for its header, or a length that runs past
+    the end of the file), cut and then zero-filled to the end (the file grew
+    but its last blocks were never written), or a frame in which a whole
+    sector reads back as zeros (part of its write never reached the disk).
+    A complete frame that fails its checksum with every sector written, or
+    bytes that are no frame and do not end in zeros, are damage to what was
+    written, not a torn write."""
+    size = len(data)
+    if size - offset < HEADER_SIZE:
+        return True
+    written = len(data.rstrip(b"\0")) if data[-1:] == b"\0" else size  # where the trailing zeros start
+    magic, _type, flags, length, _crc = HEADER.unpack_from(data, offset)
+    if magic != MAGIC or flags != 0:
+        return written < size  # a frame whose start was written, the rest zeros
+    end = offset + HEADER_SIZE + length
+    if end > size or written < end:
+        return True
+    first = -(-offset // SECTOR) * SECTOR  # the first sector boundary at or after the frame's start
+    return any(not data[start:start + SECTOR].strip(b"\0") for start in range(first, end - SECTOR + 1, SECTOR))
+
+
 def next_valid_frame(data: bytes, start: int) -> int | None:
     """The smallest offset ``>= start`` holding a valid frame, or ``None``.
 

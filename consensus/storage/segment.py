@@ -15,13 +15,18 @@ fsyncs a segment completely before creating the next one). When reading stops
 at a bad frame at offset X (too short for a header, a length that runs past the
 end of the file, a bad magic or checksum):
 
-- in the last segment, if no valid frame starts anywhere after X, the bad bytes
-  are a torn tail: they were never acknowledged, so the file is truncated to X,
-  fsynced, and a warning names the file and offset;
-- otherwise (a valid frame follows, or this is not the last segment) records
-  after the damage may have been acknowledged, and skipping them could lose a
-  vote or a committed entry, so :class:`WALCorruptionError` names the file and
-  X and the node refuses to start.
+- in the last segment, if no valid frame starts anywhere after X and the bad
+  bytes are what a crash can leave of an append (``frame.torn_at``: a frame
+  cut short, a zero-filled tail, a frame with a sector that was never
+  written), they are a torn tail: never acknowledged, so the file is
+  truncated to X, fsynced, and a warning names the file and offset;
+- otherwise (a valid frame follows, this is not the last segment, or the
+  last frame is complete with every sector written and still fails its
+  checksum — a record that was synced and then damaged, perhaps the hard
+  state holding the vote) records may have been acknowledged, and dropping
+  them could lose a vote or a committed entry, so :class:`WALCorruptionError`
+  names the file and X and the node refuses to start (the README says how an
+  operator recovers: wipe the member's data directory and re-add it).
 
 The one crash case this rule refuses rather than repairs is a writeback that
 persisted a later page of the unsynced tail but not an earlier one; refusing
@@ -37,7 +42,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 from .errors import WALCorruptionError
-from .frame import next_valid_frame, scan_frames
+from .frame import next_valid_frame, scan_frames, torn_at
 from .fsync import sync_dir, sync_file, write_all
 from .records import Record, RecordDecodeError, SegmentHeader, decode_record, encode_record
 
@@ -159,6 +164,10 @@ def recover_segment(segment: SegmentFile, *, is_last: bool, may_vanish: bool) ->
             )
         if not scan.frames and not may_vanish:
             raise WALCorruptionError(path, 0, "the segment has no valid header record")
+        if not torn_at(data, bad):
+            raise WALCorruptionError(
+                path, bad, "the newest record is complete but fails its checksum: it was written whole, so "
+                "it is damage to a record that may have been acknowledged, not a torn write")
         _truncate(path, bad)
         log.warning(
             "WAL %s: torn record at byte offset %d (%d trailing bytes) truncated; "

@@ -137,12 +137,40 @@ def test_a_torn_last_record_is_truncated_at_every_byte_offset(tmp_path, caplog):
         shutil.rmtree(wal_dir)
 
 
-def test_a_bad_checksum_in_the_final_record_is_a_torn_tail(wal_dir):
+def test_a_bad_checksum_in_a_complete_final_record_refuses_to_start(wal_dir):
+    """A final record written whole (every sector of it holds data) that
+    fails its checksum was damaged after it was written, perhaps after it
+    was synced and acknowledged: it is not cut silently (issue 16, defect 3)."""
     segment = _write_records(wal_dir)
     last = frames_of(segment)[-1]
-    flip_bit(segment, last.end - 1)
+    original = segment.read_bytes()
+    for position in (last.offset + 2, last.offset + 9, last.offset + 20, last.end - 1):  # type, checksum, payload
+        segment.write_bytes(original)
+        flip_bit(segment, position)
+        with pytest.raises(WALCorruptionError) as caught:
+            WAL.open(wal_dir)
+        assert caught.value.path == segment and caught.value.offset == last.offset
+        assert "re-add the member" in str(caught.value)
+        assert segment.stat().st_size == len(original), "nothing cut while refusing"
+
+
+def test_a_final_record_with_a_sector_never_written_is_torn(wal_dir):
+    """A large final record whose write reached the disk only in part: a
+    whole sector of it reads back as zeros. That is what a crash leaves, and
+    it is cut."""
+    wal, _ = WAL.open(wal_dir)
+    for index in range(1, 4):
+        wal.commit([batch(index, index, size=40)])
+    wal.commit([batch(4, 4, size=3000)])
+    wal.close()
+    segment = segment_paths(wal_dir)[0]
+    last = frames_of(segment)[-1]
+    data = bytearray(segment.read_bytes())
+    sector = -(-(last.offset + 100) // 512) * 512
+    data[sector:sector + 512] = bytes(512)
+    segment.write_bytes(bytes(data))
     _, memory = reopen_log(wal_dir)
-    assert memory.last_index() == 5
+    assert memory.last_index() == 3
     assert segment.stat().st_size == last.offset
 
 
