@@ -33,7 +33,7 @@ from consensus.cluster.members import (
     normalize_peer_url,
     peer_host_port,
 )
-from consensus.node import NotLeaderError, RaftNode, member_dir, register_local_node
+from consensus.node import NotLeaderError, RaftNode, local_node, member_dir, register_local_node
 from consensus.raft.messages import ConfChange, ConfChangeType, ConfState
 from consensus.storage.durable import DurableStorage
 
@@ -310,6 +310,14 @@ def _process_secret() -> bytes:
     import secrets
 
     return secrets.token_bytes(32)
+
+
+async def hand_over_leadership() -> None:
+    """If this process's member leads others, hand leadership to the best
+    of them (``RaftNode.hand_over_leadership``): for a graceful stop."""
+    node = local_node()
+    if node is not None and not node.stopped:
+        await node.hand_over_leadership()
 
 
 async def _bootstrap_root_when_leader(node: RaftNode, service: AuthService, data_dir) -> None:

@@ -171,6 +171,7 @@ class RaftNode:
         # to hear of every change of it (``add_leadership_listener``).
         self._led_term = 0
         self._leadership_listeners: list[Callable[[bool], None]] = []
+        self._leader_moved = asyncio.Event()  # set after each Ready that changed who leads
         self._stopped = False
         # The node's own worker threads: the WAL fsync must never queue
         # behind whatever else the process runs in the loop's default
@@ -252,6 +253,52 @@ class RaftNode:
 
     def transfer_leadership(self, transferee: int) -> None:
         self._inbox.put_nowait(("transfer", transferee))
+
+    def best_transferee(self) -> int | None:
+        """The voter to hand leadership to: the most up to date of those
+        heard from lately (None when this member does not lead, or leads
+        alone)."""
+        raft = self.raw.raft
+        if not self.raw.is_leader:
+            return None
+        candidates = [(pr.match, node_id) for node_id, pr in raft.prs.items()
+                      if node_id != self.id and node_id in raft.voters and pr.recent_active]
+        return max(candidates)[1] if candidates else None
+
+    async def move_leader(self, target: int, timeout: float | None = None) -> None:
+        """Hand leadership to voter ``target`` (Raft thesis §3.10: the leader
+        brings it up to date, then tells it to campaign at once) and return
+        once this member follows it. Raises NotLeaderError when this member
+        does not lead, ValueError for a target that is not another voter,
+        TimeoutError if the transfer did not complete within ``timeout``
+        (default: two election timeouts; the leader gives up after one)."""
+        self._check_running()
+        if not self.raw.is_leader:
+            raise NotLeaderError("only the leader can hand over leadership", self.raw.leader_id)
+        if target == self.id or target not in self.raw.raft.voters:
+            raise ValueError(f"{target:x} is not another voting member")
+        self._inbox.put_nowait(("transfer", target))
+        async with asyncio.timeout(timeout if timeout is not None else 2 * self.election_timeout_s):
+            while not (self.raw.leader_id == target and not self.raw.is_leader):
+                self._leader_moved.clear()
+                await self._leader_moved.wait()
+
+    async def hand_over_leadership(self, timeout: float | None = None) -> bool:
+        """Before this member stops or leaves: if it leads others, move
+        leadership to the best voter, so the cluster does not wait out an
+        election timeout without a leader. True if it was handed over."""
+        target = self.best_transferee()
+        if target is None:
+            return False
+        started = time.perf_counter()
+        try:
+            await self.move_leader(target, timeout)
+        except (NotLeaderError, ValueError, TimeoutError) as error:
+            logger.warning("node %d: leadership not handed over to %x: %s", self.id, target, error or "timed out")
+            return False
+        logger.info("node %d: leadership handed over to %x in %.0f ms", self.id, target,
+                    (time.perf_counter() - started) * 1000)
+        return True
 
     @property
     def term(self) -> int:
@@ -390,6 +437,8 @@ class RaftNode:
                 logger.exception("node %d: leadership listener %r failed", self.id, fn)
 
     def _note_leader(self, rd: Ready) -> None:
+        if rd.soft_state is not None:
+            self._leader_moved.set()
         if rd.soft_state is not None and rd.soft_state.lead and rd.soft_state.lead != self._last_leader:
             self._last_leader = rd.soft_state.lead
             metrics.leader_changes.inc()

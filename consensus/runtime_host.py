@@ -124,12 +124,16 @@ def run(
     *,
     application: Any,
     extra_tasks: Sequence[TaskFactory] = (),
+    before_stop: Sequence[Callable[[], Coroutine[Any, Any, Any]]] = (),
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
 ) -> int:
     """Serve ``application`` on ``config.listen_client`` and run ``extra_tasks``
     beside it on one loop until a stop signal or a task ends; return the exit
-    status (see the module docstring for the order of events). Must be called
-    from the main thread (signal handlers)."""
+    status (see the module docstring for the order of events). On a stop
+    signal each of ``before_stop`` is awaited first, in order, while
+    everything still serves (handing over leadership), each bounded by
+    ``shutdown_timeout``. Must be called from the main thread (signal
+    handlers)."""
     address = config.listen_client
     try:
         sock = _listen(address.host, address.port)
@@ -137,7 +141,7 @@ def run(
         logger.error("could not listen on --listen-client %s (%s; is another process using it?)", address, error.strerror)
         return EXIT_FAILURE
     loop = event_loop()
-    host = _Host(config, application, tuple(extra_tasks), shutdown_timeout, loop, sock)
+    host = _Host(config, application, tuple(extra_tasks), shutdown_timeout, loop, sock, tuple(before_stop))
     try:
         return loop.run_until_complete(host.serve())
     finally:
@@ -173,8 +177,10 @@ class _Host:
         shutdown_timeout: float,
         loop: asyncio.AbstractEventLoop,
         sock: socket.socket,
+        before_stop: tuple[Callable[[], Coroutine[Any, Any, Any]], ...] = (),
     ) -> None:
         self.config = config
+        self.before_stop = before_stop
         self.application = application
         self.extra_tasks = extra_tasks
         self.shutdown_timeout = shutdown_timeout
@@ -218,6 +224,7 @@ class _Host:
             self._start_tasks()
             ticker = asyncio.create_task(server.main_loop(), name="http-server-clock")
             await self.stopped.wait()
+            await self._before_stop()
             server.should_exit = True
             await ticker
             await server.shutdown(sockets=[self.sock])
@@ -227,6 +234,13 @@ class _Host:
                 self.loop.remove_signal_handler(signum)
         logger.info("node %r stopped (exit status %d)", self.config.name, self.exit_status)
         return self.exit_status
+
+    async def _before_stop(self) -> None:
+        for step in self.before_stop:
+            try:
+                await asyncio.wait_for(step(), self.shutdown_timeout)
+            except Exception:  # a step that fails must not keep the node from stopping
+                logger.exception("%s before stopping failed", _describe(step))
 
     def _start_tasks(self) -> None:
         if self.stopping:

@@ -35,6 +35,7 @@ LIST_PATH = "/v3/cluster/member/list"
 ADD_PATH = "/v3/cluster/member/add"
 REMOVE_PATH = "/v3/cluster/member/remove"
 PROMOTE_PATH = "/v3/cluster/member/promote"
+MOVE_LEADER_PATH = "/v3/maintenance/transfer-leadership"
 STATUS_PATH = "/api/v1/cluster/status"
 
 # Shown in the start command for what only the operator knows.
@@ -294,4 +295,23 @@ def promote_member(client: GatewayClient, id_text: str, *, attempts: int = 3) ->
         members = sorted(_members_of(answer), key=lambda m: m.id)
         promoted = next((m for m in members if m.id == target.id), target)
         return promoted, members
+    raise AssertionError("unreachable")
+
+
+def move_leader(client: GatewayClient, id_text: str, *, attempts: int = 3) -> Member:
+    """Hand leadership to the voter ``id_text`` names (etcd's MoveLeader,
+    sent to the leader as etcdctl's ``move-leader`` does); the new leader."""
+    target = resolve_member_id(id_text, list_members(client))
+    if target.is_learner:
+        raise UsageError("ID", f"member {target.label} is a learner; only a voting member can lead")
+    for attempt in range(1, attempts + 1):
+        leader = leader_client(client)
+        try:
+            leader.post(MOVE_LEADER_PATH, {"targetID": str(target.id)}, idempotent=False)
+        except GatewayError as error:
+            if error.code == 9 and "not leader" in error.text and attempt < attempts:
+                time.sleep(0.5)  # leadership moved between the status and the request
+                continue
+            raise
+        return target
     raise AssertionError("unreachable")

@@ -166,16 +166,19 @@ class StoreAuthorizer:
 
     def __init__(self, machine: AuthMachine, tokens: TokenSigner, *,
                  read_index: Callable[[], Awaitable[object]] | None = None, limits: Limits = Limits(),
-                 forwarding: KeepaliveForwarding | None = None) -> None:
+                 forwarding: KeepaliveForwarding | None = None, locked_until_set_up: bool = True) -> None:
         self._machine = machine
         self._tokens = tokens
         self._read_index = read_index
         self._limits = limits
         self._forwarding = forwarding
+        # False only to model etcd, whose store starts open until someone
+        # enables auth (the tests that compare with it).
+        self._locked_until_set_up = locked_until_set_up
 
     async def authenticate(self, token: str | None) -> str | None:
         state = self._machine.auth_state
-        if state.pristine:
+        if state.pristine and self._locked_until_set_up:
             # A new cluster whose first leader has not enabled auth yet: open
             # in etcd's sense, and so never to be served (module docstring).
             raise AuthNotReadyError()

@@ -60,7 +60,9 @@ compaction         root (etcd 3.4 checks nothing; compaction destroys the
 hash, hashkv,      root, refusals worded as etcd's maintenance server (code 2)
 snapshot
 member_add/remove  root (etcd's ``checkMembershipOperationPermission``)
-/promote/update
+/promote/update,
+move_leader        (etcd 3.4 checks nothing for a MoveLeader; it takes the
+                   cluster's leadership away from where it is)
 status,            allowed to anyone, even without a token (tools ask
 member_list        before they log in)
 (unknown)          root
@@ -112,7 +114,7 @@ LeaseKeys = Callable[[int], Iterable[bytes]]
 
 OPEN_KINDS = frozenset({"status", "member_list"})
 ADMIN_KINDS = frozenset({
-    "compaction", "lease_leases", "member_add", "member_remove", "member_promote", "member_update",
+    "compaction", "lease_leases", "member_add", "member_remove", "member_promote", "member_update", "move_leader",
 })
 MAINTENANCE_KINDS = frozenset({"hash", "hashkv", "snapshot"})
 

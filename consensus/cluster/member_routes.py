@@ -26,6 +26,7 @@ MEMBER_PATHS = (
     "/v3/cluster/member/list",
     "/v3/cluster/member/add",
     "/v3/cluster/member/remove",
+    "/v3/maintenance/transfer-leadership",
     "/v3/cluster/member/promote",
 )
 
@@ -105,9 +106,15 @@ def member_routes(members: ClusterMembers, header: Callable[[], dict], authorize
         await members.promote(_member_id(obj))
         return {"members": [member_json(m) for m in members.members()]}
 
+    async def move_leader(obj: dict) -> dict:
+        raw = obj.get("targetID", obj.get("target_id"))
+        await members.move_leader(_member_id({"ID": raw}))
+        return {}
+
     return {
         "/v3/cluster/member/list": guarded("member_list", list_members),
         "/v3/cluster/member/add": guarded("member_add", add_member),
         "/v3/cluster/member/remove": guarded("member_remove", remove_member),
         "/v3/cluster/member/promote": guarded("member_promote", promote_member),
+        "/v3/maintenance/transfer-leadership": guarded("move_leader", move_leader),
     }

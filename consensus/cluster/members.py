@@ -70,6 +70,21 @@ class NotLeaderForMembershipError(StoreError):
     message = "etcdserver: not leader; send membership changes to the leader"
 
 
+class NotLeaderForMoveError(StoreError):
+    grpc_code = 9
+    message = "etcdserver: not leader"
+
+
+class BadLeaderTransfereeError(StoreError):
+    grpc_code = 9
+    message = "etcdserver: bad leader transferee"
+
+
+class LeaderTransferTimeoutError(StoreError):
+    grpc_code = 14
+    message = "etcdserver: request timed out, leader transfer took too long"
+
+
 def record_key(member_id: int) -> bytes:
     return MEMBERS_PREFIX + f"{member_id:016x}".encode()
 
@@ -212,6 +227,11 @@ class ClusterMembers:
             raise MemberNotFoundError()
         if member_id in status.voters and len(status.voters) == 1:
             raise NotEnoughStartedMembersError()
+        if member_id == self.node.id and self.node.is_leader:
+            # A leader that removes itself would leave the others to wait out
+            # an election timeout; it hands leadership over first, and the
+            # change then goes to the new leader like any follower's.
+            await self.node.hand_over_leadership()
         await self._propose(ConfChange(ConfChangeType.REMOVE_NODE, member_id, ConfChangeContext().encode()))
         try:
             await self.store.delete_range(DeleteRangeRequest(key=record_key(member_id)))
@@ -234,6 +254,22 @@ class ClusterMembers:
             raise LearnerNotReadyError()
         await self._propose(ConfChange(ConfChangeType.ADD_NODE, member_id, ConfChangeContext().encode()))
         return next(m for m in self.members() if m.id == member_id)
+
+    async def move_leader(self, target_id: int) -> None:
+        """etcd's MoveLeader: hand leadership to voter ``target_id``; sent to
+        the leader (as etcd, any other member answers "not leader")."""
+        if not self.node.is_leader:
+            raise NotLeaderForMoveError()
+        if target_id == self.node.id:
+            return  # leads already
+        try:
+            await self.node.move_leader(target_id)
+        except ValueError:
+            raise BadLeaderTransfereeError() from None
+        except NotLeaderError:
+            raise NotLeaderForMoveError() from None
+        except TimeoutError:
+            raise LeaderTransferTimeoutError() from None
 
     async def _propose(self, change: ConfChange) -> None:
         # A change proposed while another is in flight is refused by Raft

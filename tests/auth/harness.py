@@ -66,7 +66,9 @@ class Member:
         node = FakeNode(machine)
         tokens = TokenSigner(SECRET, ttl=ttl, **({"clock": clock} if clock else {}))
         service = AuthService(node, machine, tokens, hasher=hasher)
-        authorizer = StoreAuthorizer(machine, tokens, read_index=node.read_index)
+        # Starts open, as etcd does (what these tests compare with); a node
+        # stays locked until its first leader has set auth up.
+        authorizer = StoreAuthorizer(machine, tokens, read_index=node.read_index, locked_until_set_up=False)
         return cls(machine, node, tokens, service, authorizer, build_auth_routes(service))
 
     async def post(self, path: str, body: dict | str | bytes, token: str | None = None) -> tuple[int, dict]:

@@ -1,4 +1,4 @@
-"""``manage.py member list|add|remove|promote``: cluster membership from a
+"""``manage.py member list|add|remove|promote|move-leader``: cluster membership from a
 shell, like ``etcdctl member``. A thin edge over ``consensus.admin.members``;
 the client flags (``--endpoints``, ``--user``, ``--password-file``, ...) are
 ``consensus.admin.options``'s. A bad argument exits with status 2 and
@@ -14,10 +14,10 @@ from consensus.admin.options import add_client_arguments, client_from_options
 
 
 class Command(BaseCommand):
-    help = "List, add, remove and promote the members of a running cluster."
+    help = "List, add, remove and promote the members of a running cluster, and move its leadership."
 
     def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="action", required=True, metavar="{list,add,remove,promote}")
+        sub = parser.add_subparsers(dest="action", required=True, metavar="{list,add,remove,promote,move-leader}")
         listing = sub.add_parser("list", help="every member: ID (hex and decimal), name, URLs, learner or not")
         add_client_arguments(listing)
         add = sub.add_parser(
@@ -41,6 +41,9 @@ class Command(BaseCommand):
         promote = sub.add_parser("promote", help="make a learner a voting member (sent to the leader)")
         promote.add_argument("id", metavar="ID", help="the learner's ID, hex or decimal")
         add_client_arguments(promote)
+        move = sub.add_parser("move-leader", help="hand leadership to a voting member (sent to the leader)")
+        move.add_argument("id", metavar="ID", help="the new leader's ID, hex or decimal")
+        add_client_arguments(move)
 
     def handle(self, *args, **options):
         try:
@@ -59,6 +62,9 @@ class Command(BaseCommand):
                 removed, after = members.remove_member(client, options["id"])
                 self.stdout.write(f"Member {removed.label} removed; the members now:\n")
                 self.stdout.write(members.member_table(after))
+            elif action == "move-leader":
+                leader = members.move_leader(client, options["id"])
+                self.stdout.write(f"Leadership handed over to {leader.label}.\n")
             elif action == "promote":
                 promoted, after = members.promote_member(client, options["id"])
                 self.stdout.write(f"Member {promoted.label} promoted to a voting member; the members now:\n")

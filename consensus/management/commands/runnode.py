@@ -88,6 +88,9 @@ class Command(BaseCommand):
                               cluster_secret=resolved.setup.secret),
         ]
 
-        status = runtime_host.run(config, application=application, extra_tasks=node_tasks)
+        # A leader stopping on a signal hands leadership over first, so the
+        # others do not wait out an election timeout.
+        status = runtime_host.run(config, application=application, extra_tasks=node_tasks,
+                                  before_stop=[member.hand_over_leadership])
         if status != runtime_host.EXIT_OK:
             sys.exit(status)
