@@ -3,7 +3,7 @@
 
 Layout of a data directory::
 
-    LOCK                      exclusive flock while open (dir_lock.py)
+    LOCK                      exclusive flock while open (files.py)
     wal/<seq>-<first>.wal     WAL segments (wal.py, segment.py)
     snap/<term>-<index>.snap  snapshot files (snapshot_files.py)
 
@@ -35,7 +35,6 @@ older snapshot, ``first_index()`` is lower than it was before the restart.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from pathlib import Path
@@ -44,9 +43,8 @@ from typing import Callable, Sequence
 from consensus.raft.log_storage import MemoryStorage, SnapshotOutOfDateError, UnavailableError
 from consensus.raft.messages import EMPTY_SNAPSHOT, ConfState, Entry, HardState, Snapshot, SnapshotMetadata
 
-from .dir_lock import DataDirLock
 from .errors import SnapshotFileError, StorageClosedError, StorageFailedError, UnrecoverableStateError
-from .fsync import make_dirs
+from .files import OS_FILES, DirLock, FileSystem
 from .log_tail import LogTail
 from .records import EntryBatch, Record, SnapshotMarker
 from .replay import replay
@@ -66,7 +64,7 @@ class DurableStorage:
     def __init__(
         self,
         data_dir: Path,
-        lock: DataDirLock,
+        lock: DirLock,
         wal: WAL,
         snap_files: SnapshotFiles,
         memory: MemoryStorage,
@@ -89,7 +87,8 @@ class DurableStorage:
 
     @classmethod
     def open(
-        cls, data_dir: Path | str, *, segment_size: int = DEFAULT_SEGMENT_SIZE, keep_snapshots: int = 2
+        cls, data_dir: Path | str, *, segment_size: int = DEFAULT_SEGMENT_SIZE, keep_snapshots: int = 2,
+        files: FileSystem = OS_FILES,
     ) -> "DurableStorage":
         """Lock ``data_dir`` (created if missing), recover the log from its
         snapshot files and WAL, and open it for writing.
@@ -101,17 +100,17 @@ class DurableStorage:
         if keep_snapshots < 1:
             raise ValueError(f"keep_snapshots must be at least 1, got {keep_snapshots}")
         data_dir = Path(data_dir)
-        make_dirs(data_dir)
-        lock = DataDirLock.acquire(data_dir)
+        files.make_dirs(data_dir)
+        lock = files.lock(data_dir)
         try:
-            snap_files = SnapshotFiles(data_dir / SNAP_DIR)
+            snap_files = SnapshotFiles(data_dir / SNAP_DIR, files)
             snap_files.remove_temp_files()
-            if not WAL.exists(data_dir / WAL_DIR) and snap_files.list():
+            if not WAL.exists(data_dir / WAL_DIR, files) and snap_files.list():
                 raise UnrecoverableStateError(
                     f"{data_dir}: snapshot files exist but the WAL directory has no segments; "
                     "refusing to start with the hard state and log missing"
                 )
-            wal, records = WAL.open(data_dir / WAL_DIR, segment_size=segment_size)
+            wal, records = WAL.open(data_dir / WAL_DIR, segment_size=segment_size, files=files)
             try:
                 snapshot = _choose_snapshot(snap_files, wal.tail)
                 memory = replay(records, snapshot)

@@ -99,28 +99,34 @@ def scan_frames(data: bytes) -> ScanResult:
 SECTOR = 512
 
 
-def torn_at(data: bytes, offset: int) -> bool:
-    """Whether the bytes from ``offset`` (where no valid frame starts) to the
-    end of ``data`` are what a crash can leave of an unsynced append: a
-    frame cut short (too short for its header, or a length that runs past
-    the end of the file), cut and then zero-filled to the end (the file grew
-    but its last blocks were never written), or a frame in which a whole
-    sector reads back as zeros (part of its write never reached the disk).
-    A complete frame that fails its checksum with every sector written, or
-    bytes that are no frame and do not end in zeros, are damage to what was
-    written, not a torn write."""
+def torn_at(data: bytes, offset: int, *, followed: bool = False) -> bool:
+    """Whether the bytes from ``offset`` (where no valid frame starts) are
+    what a crash can leave of an unsynced append, which writes whole sectors
+    in any order: a frame cut short (too short for its header, or a length
+    that runs past the end of the file), the rest of its sector never
+    written (zeros from ``offset`` to the sector's end: a later sector may
+    have reached the disk while this one did not), zeros to the end of the
+    file (it grew, its blocks were never written), or a frame with a sector
+    that reads back as zeros. A complete frame that fails its checksum with
+    every sector written, or bytes that are no frame and not zeros, are
+    damage to what was written, not a torn write. ``followed``: a valid frame
+    starts after ``offset``; then only the sector rules can explain it (a
+    frame cut short or zero-filled to the end of the file is at its end)."""
     size = len(data)
     if size - offset < HEADER_SIZE:
+        return True
+    boundary = min(size, (offset // SECTOR + 1) * SECTOR)
+    if not data[offset:boundary].strip(b"\0"):
         return True
     written = len(data.rstrip(b"\0")) if data[-1:] == b"\0" else size  # where the trailing zeros start
     magic, _type, flags, length, _crc = HEADER.unpack_from(data, offset)
     if magic != MAGIC or flags != 0:
-        return written < size  # a frame whose start was written, the rest zeros
+        return not followed and written < size  # a frame whose start was written, the rest zeros
     end = offset + HEADER_SIZE + length
     if end > size or written < end:
-        return True
+        return not followed
     first = -(-offset // SECTOR) * SECTOR  # the first sector boundary at or after the frame's start
-    return any(not data[start:start + SECTOR].strip(b"\0") for start in range(first, end - SECTOR + 1, SECTOR))
+    return any(not data[start:min(start + SECTOR, end)].strip(b"\0") for start in range(first, end, SECTOR))
 
 
 def next_valid_frame(data: bytes, start: int) -> int | None:

@@ -28,14 +28,17 @@ end of the file, a bad magic or checksum):
   names the file and X and the node refuses to start (the README says how an
   operator recovers: wipe the member's data directory and re-add it).
 
-The one crash case this rule refuses rather than repairs is a writeback that
-persisted a later page of the unsynced tail but not an earlier one; refusing
-is the safe side of that ambiguity.
+A writeback may also persist a later sector of the unsynced tail and not an
+earlier one: records follow the hole. A hole that is whole zero sectors (the
+rest of the sector where the valid records end, or a sector inside the
+record) is taken for that, as etcd does, and everything from it on is cut;
+a hole of any other shape is damage and refuses to start. (A disk that
+zeroes a whole synced sector looks the same; no format without a second
+copy can tell the two apart.)
 """
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +46,7 @@ from typing import Callable, NamedTuple
 
 from .errors import WALCorruptionError
 from .frame import next_valid_frame, scan_frames, torn_at
-from .fsync import sync_dir, sync_file, write_all
+from .files import OS_FILES, FileSystem, WritableFile, sync_written
 from .records import Record, RecordDecodeError, SegmentHeader, decode_record, encode_record
 
 log = logging.getLogger(__name__)
@@ -83,7 +86,7 @@ def segment_name(seq: int, first_index: int) -> str:
     return f"{seq:016d}-{first_index:016d}{SEGMENT_SUFFIX}"
 
 
-def list_segments(directory: Path) -> list[SegmentFile]:
+def list_segments(directory: Path, files: FileSystem = OS_FILES) -> list[SegmentFile]:
     """The segment files in ``directory`` in sequence order.
 
     Files that are not segments are ignored with a warning. Raises
@@ -91,12 +94,12 @@ def list_segments(directory: Path) -> list[SegmentFile]:
     or repeat.
     """
     segments: list[SegmentFile] = []
-    for path in directory.iterdir():
-        match = _NAME.match(path.name)
+    for name in files.list_dir(directory):
+        match = _NAME.match(name)
         if match is None:
-            log.warning("WAL directory %s: ignoring unexpected file %s", directory, path.name)
+            log.warning("WAL directory %s: ignoring unexpected file %s", directory, name)
             continue
-        segments.append(SegmentFile(path, int(match[1]), int(match[2])))
+        segments.append(SegmentFile(directory / name, int(match[1]), int(match[2])))
     segments.sort(key=lambda segment: segment.seq)
     for previous, segment in zip(segments, segments[1:]):
         if segment.seq != previous.seq + 1:
@@ -110,29 +113,31 @@ def list_segments(directory: Path) -> list[SegmentFile]:
 
 
 def create_segment(
-    directory: Path, header: SegmentHeader, sync: Callable[[int], None] = sync_file
-) -> tuple[int, int]:
+    directory: Path, header: SegmentHeader, files: FileSystem = OS_FILES,
+    sync: Callable[[WritableFile], None] = sync_written,
+) -> tuple[WritableFile, int]:
     """Create the segment described by ``header`` and make it durable (its
-    header record fsynced with ``sync``, then the directory fsynced).
+    header record synced with ``sync``, then the directory synced).
 
-    Returns ``(fd, size)``: a descriptor open for appending and the file size.
+    Returns ``(file, size)``: the file open for appending and its size.
     Fails if the file already exists. Performs one file fsync and one
     directory fsync.
     """
     path = directory / segment_name(header.seq, header.first_index)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    file = files.create(path, exclusive=True)
     try:
         encoded = encode_record(header)
-        write_all(fd, encoded)
-        sync(fd)
-        sync_dir(directory)
+        file.write(encoded)
+        sync(file)
+        files.sync_dir(directory)
     except BaseException:
-        os.close(fd)
+        file.close()
         raise
-    return fd, len(encoded)
+    return file, len(encoded)
 
 
-def recover_segment(segment: SegmentFile, *, is_last: bool, may_vanish: bool) -> SegmentContents | None:
+def recover_segment(segment: SegmentFile, *, is_last: bool, may_vanish: bool,
+                    files: FileSystem = OS_FILES) -> SegmentContents | None:
     """Read ``segment`` and repair a torn tail as described in the module
     docstring.
 
@@ -145,7 +150,7 @@ def recover_segment(segment: SegmentFile, *, is_last: bool, may_vanish: bool) ->
     file name.
     """
     path = segment.path
-    data = path.read_bytes()
+    data = files.read_bytes(path)
     scan = scan_frames(data)
     size = len(data)
     if scan.bad_offset is not None:
@@ -154,21 +159,23 @@ def recover_segment(segment: SegmentFile, *, is_last: bool, may_vanish: bool) ->
             raise WALCorruptionError(
                 path, bad, "bad record (checksum, length or framing) in a segment that is not the newest"
             )
-        following = next_valid_frame(data, bad + 1)
-        if following is not None:
-            raise WALCorruptionError(
-                path,
-                bad,
-                f"bad record (checksum, length or framing) followed by a valid record at offset "
-                f"{following}, so it is damage inside the log, not a torn tail",
-            )
         if not scan.frames and not may_vanish:
             raise WALCorruptionError(path, 0, "the segment has no valid header record")
-        if not torn_at(data, bad):
+        following = next_valid_frame(data, bad + 1)
+        if not torn_at(data, bad, followed=following is not None):
+            if following is not None:
+                raise WALCorruptionError(
+                    path, bad, f"bad record (checksum, length or framing) followed by a valid record at offset "
+                    f"{following}, so it is damage inside the log, not a torn tail")
             raise WALCorruptionError(
                 path, bad, "the newest record is complete but fails its checksum: it was written whole, so "
                 "it is damage to a record that may have been acknowledged, not a torn write")
-        _truncate(path, bad)
+        if following is not None:
+            # Sectors written out of order: a later one reached the disk, this
+            # one did not; nothing from here on was synced (etcd's rule too).
+            log.warning("WAL %s: records after the torn one at offset %d (from %d) were written out of "
+                        "order and never synced; dropping them", path, bad, following)
+        files.truncate(path, bad)
         log.warning(
             "WAL %s: torn record at byte offset %d (%d trailing bytes) truncated; "
             "it was never fsynced, so never acknowledged",
@@ -178,8 +185,8 @@ def recover_segment(segment: SegmentFile, *, is_last: bool, may_vanish: bool) ->
         )
         size = bad
         if not scan.frames:
-            os.unlink(path)
-            sync_dir(path.parent)
+            files.remove(path)
+            files.sync_dir(path.parent)
             log.warning("WAL %s: removed segment whose header never reached the disk", path)
             return None
 
@@ -205,12 +212,3 @@ def recover_segment(segment: SegmentFile, *, is_last: bool, may_vanish: bool) ->
         if isinstance(located.record, SegmentHeader):
             raise WALCorruptionError(path, located.offset, "a segment header in the middle of a segment")
     return SegmentContents(header, records[1:], size)
-
-
-def _truncate(path: Path, size: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.ftruncate(fd, size)
-        sync_file(fd)
-    finally:
-        os.close(fd)

@@ -21,7 +21,6 @@ counts once its marker is in the WAL (see ``durable.py``).
 from __future__ import annotations
 
 import logging
-import os
 import re
 import struct
 import zlib
@@ -33,7 +32,7 @@ import msgpack
 from consensus.raft.messages import ConfState, Snapshot, SnapshotMetadata
 
 from .errors import SnapshotFileError
-from .fsync import make_dirs, sync_dir, sync_file, write_all
+from .files import OS_FILES, FileSystem
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +70,10 @@ class SnapshotFiles:
     """The snapshot directory. Not thread-safe: the durable storage serializes
     snapshot operations."""
 
-    def __init__(self, directory: Path | str) -> None:
+    def __init__(self, directory: Path | str, files: FileSystem = OS_FILES) -> None:
         self.directory = Path(directory)
-        make_dirs(self.directory)
+        self.files = files
+        files.make_dirs(self.directory)
 
     def save(self, snapshot: Snapshot) -> SnapshotName:
         """Write ``snapshot`` atomically and durably; return its name.
@@ -86,30 +86,30 @@ class SnapshotFiles:
             raise ValueError("cannot save an empty snapshot (index 0)")
         final = self.directory / snapshot_file_name(meta.term, meta.index)
         temp = final.with_name(final.name + TEMP_SUFFIX)
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        file = self.files.create(temp)
         try:
-            write_all(fd, encode_snapshot(snapshot))
-            sync_file(fd)
+            file.write(encode_snapshot(snapshot))
+            file.sync()
         finally:
-            os.close(fd)
-        os.replace(temp, final)
-        sync_dir(self.directory)
+            file.close()
+        self.files.replace(temp, final)
+        self.files.sync_dir(self.directory)
         return SnapshotName(meta.index, meta.term, final)
 
     def list(self) -> list[SnapshotName]:
         """Every snapshot file (verified or not), oldest first."""
         names = []
-        for path in self.directory.iterdir():
-            match = _NAME.match(path.name)
+        for name in self.files.list_dir(self.directory):
+            match = _NAME.match(name)
             if match is not None:
-                names.append(SnapshotName(int(match[2]), int(match[1]), path))
+                names.append(SnapshotName(int(match[2]), int(match[1]), self.directory / name))
         return sorted(names)
 
     def load(self, name: SnapshotName) -> Snapshot:
         """Read and verify the snapshot in ``name``; raises SnapshotFileError
         if it cannot be read or does not verify."""
         try:
-            blob = name.path.read_bytes()
+            blob = self.files.read_bytes(name.path)
         except OSError as exc:
             raise SnapshotFileError(name.path, f"cannot read it: {exc}") from exc
         if len(blob) < HEADER.size:
@@ -140,28 +140,29 @@ class SnapshotFiles:
 
     def remove_temp_files(self) -> list[Path]:
         """Delete leftovers of interrupted writes; return their paths."""
-        removed = [path for path in self.directory.iterdir() if path.name.endswith(SNAP_SUFFIX + TEMP_SUFFIX)]
+        removed = [self.directory / name for name in self.files.list_dir(self.directory)
+                   if name.endswith(SNAP_SUFFIX + TEMP_SUFFIX)]
         for path in removed:
             log.warning("snapshot directory: removing %s left by an interrupted snapshot write", path)
-            path.unlink()
+            self.files.remove(path)
         if removed:
-            sync_dir(self.directory)
+            self.files.sync_dir(self.directory)
         return removed
 
     def quarantine(self, name: SnapshotName) -> Path:
         """Rename a corrupt snapshot to ``<name>.broken`` (kept for
         inspection, never loaded again); return the new path."""
         target = name.path.with_name(name.path.name + BROKEN_SUFFIX)
-        os.replace(name.path, target)
-        sync_dir(self.directory)
+        self.files.replace(name.path, target)
+        self.files.sync_dir(self.directory)
         return target
 
     def remove(self, names: list[SnapshotName]) -> None:
         """Delete the given snapshot files durably."""
         for name in names:
-            name.path.unlink()
+            self.files.remove(name.path)
         if names:
-            sync_dir(self.directory)
+            self.files.sync_dir(self.directory)
 
     def prune(self, keep: int) -> list[SnapshotName]:
         """Delete all but the newest ``keep`` snapshot files; return the

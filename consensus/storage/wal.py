@@ -36,7 +36,6 @@ caller to replay.
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .errors import StorageClosedError, StorageFailedError, WALCorruptionError
-from .fsync import make_dirs, sync_dir, sync_file, write_all
+from .files import OS_FILES, FileSystem, WritableFile, sync_written
 from .log_tail import LogTail
 from .records import Record, encode_record
 from .segment import LocatedRecord, SegmentFile, create_segment, list_segments, recover_segment, segment_name
@@ -80,18 +79,20 @@ class WAL:
         directory: Path,
         segment_size: int,
         segments: list[SegmentFile],
-        fd: int,
+        file: WritableFile,
         size: int,
         header_size: int,
         tail: LogTail,
-        sync: Callable[[int], None],
+        sync: Callable[[WritableFile], None],
+        files: FileSystem,
     ) -> None:
         """Use :meth:`open`."""
         self._sync = sync
+        self._files = files
         self._directory = directory
         self._segment_size = segment_size
         self._segments = segments
-        self._fd = fd  # -1 once closed
+        self._file: WritableFile | None = file  # None once closed
         self._size = size
         # Bytes of the current segment taken by its header: a segment holding
         # only that is never rolled away from, whatever the batch size.
@@ -109,10 +110,10 @@ class WAL:
     # -- opening ----------------------------------------------------------
 
     @classmethod
-    def exists(cls, directory: Path | str) -> bool:
+    def exists(cls, directory: Path | str, files: FileSystem = OS_FILES) -> bool:
         """Whether ``directory`` holds at least one segment."""
         directory = Path(directory)
-        return directory.is_dir() and bool(list_segments(directory))
+        return files.is_dir(directory) and bool(list_segments(directory, files))
 
     @classmethod
     def open(
@@ -120,13 +121,15 @@ class WAL:
         directory: Path | str,
         *,
         segment_size: int = DEFAULT_SEGMENT_SIZE,
-        sync: Callable[[int], None] = sync_file,
+        sync: Callable[[WritableFile], None] = sync_written,
+        files: FileSystem = OS_FILES,
     ) -> tuple["WAL", list[LocatedRecord]]:
         """Recover the WAL in ``directory`` (created if missing) and open it for
         appending at its end.
 
-        ``sync`` makes a segment's written bytes durable; it must call
-        ``fsync.sync_file`` (tests and benchmarks wrap it to observe each fsync).
+        ``sync`` makes a segment's written bytes durable; it must call the
+        file's ``sync`` (tests and benchmarks wrap it to observe each fsync).
+        ``files`` is the file system (``files``; the simulation passes its own).
 
         Returns the WAL and every record, segment headers included, in log
         order, for the caller to replay (the first kept segment's header holds
@@ -137,8 +140,8 @@ class WAL:
         if segment_size < 1024:
             raise ValueError(f"segment_size must be at least 1024 bytes, got {segment_size}")
         directory = Path(directory)
-        make_dirs(directory)
-        segments = list_segments(directory)
+        files.make_dirs(directory)
+        segments = list_segments(directory, files)
         records: list[LocatedRecord] = []
         kept: list[SegmentFile] = []
         tail: LogTail | None = None
@@ -149,7 +152,7 @@ class WAL:
             # the sole survivor of released segments (the first ever, seq 1, or
             # one whose predecessor is still here).
             may_vanish = is_last and (len(segments) > 1 or segment.seq == 1)
-            contents = recover_segment(segment, is_last=is_last, may_vanish=may_vanish)
+            contents = recover_segment(segment, is_last=is_last, may_vanish=may_vanish, files=files)
             if contents is None:
                 continue
             if tail is None:
@@ -174,14 +177,14 @@ class WAL:
 
         if kept:
             last = kept[-1]
-            fd = os.open(last.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            file = files.open_append(last.path)
             assert tail is not None
-            return cls(directory, segment_size, kept, fd, size, header_size, tail, sync), records
+            return cls(directory, segment_size, kept, file, size, header_size, tail, sync, files), records
         tail = LogTail()
         header = tail.header_for(1)
-        fd, size = create_segment(directory, header, sync)
+        file, size = create_segment(directory, header, files, sync)
         first = SegmentFile(directory / segment_name(1, 1), 1, 1)
-        wal = cls(directory, segment_size, [first], fd, size, size, tail, sync)
+        wal = cls(directory, segment_size, [first], file, size, size, tail, sync, files)
         wal.stats.segments_created += 1
         wal.stats.fsyncs += 1
         wal.stats.dir_fsyncs += 1
@@ -235,7 +238,7 @@ class WAL:
                     continue
                 self._roll_over()
             try:
-                write_all(self._fd, encoded)
+                self._file.write(encoded)
             except OSError as exc:
                 raise self._fail(exc) from exc
             self._tail = new_tail
@@ -265,11 +268,11 @@ class WAL:
                     self._cond.acquire()
                 target = self._written
                 self._last_group = target - self._synced
-                fd = self._fd
+                file = self._file
                 error: OSError | None = None
                 self._cond.release()
                 try:
-                    self._sync(fd)
+                    self._sync(file)
                 except OSError as exc:
                     error = exc
                 finally:
@@ -318,10 +321,10 @@ class WAL:
                 # Oldest first, so an interrupted release still leaves a WAL
                 # whose segments are consecutive.
                 for segment in self._segments[:count]:
-                    os.unlink(segment.path)
+                    self._files.remove(segment.path)
                     self._segments.pop(0)
                     self.stats.segments_removed += 1
-                sync_dir(self._directory)
+                self._files.sync_dir(self._directory)
                 self.stats.dir_fsyncs += 1
             except OSError as exc:
                 raise self._fail(exc) from exc
@@ -336,14 +339,14 @@ class WAL:
                 self._cond.wait()
             try:
                 if self._failure is None and self._synced < self._written:
-                    self._sync(self._fd)
+                    self._sync(self._file)
                     self.stats.fsyncs += 1
                     self._synced = self._written
             finally:
                 self._closed = True
-                if self._fd >= 0:
-                    os.close(self._fd)
-                    self._fd = -1
+                if self._file is not None:
+                    self._file.close()
+                    self._file = None
                 self._cond.notify_all()
 
     # -- internals ----------------------------------------------------------
@@ -351,14 +354,14 @@ class WAL:
     def _roll_over(self) -> None:
         """Called with the lock held and no fsync in progress."""
         try:
-            self._sync(self._fd)
+            self._sync(self._file)
             self.stats.fsyncs += 1
             self._synced = self._written
             self._cond.notify_all()
-            os.close(self._fd)
-            self._fd = -1
+            self._file.close()
+            self._file = None
             header = self._tail.header_for(self._segments[-1].seq + 1)
-            self._fd, self._size = create_segment(self._directory, header, self._sync)
+            self._file, self._size = create_segment(self._directory, header, self._files, self._sync)
             self._header_size = self._size
         except OSError as exc:
             raise self._fail(exc) from exc

@@ -2,12 +2,10 @@
 acknowledged before an fsync that covers it has completed."""
 from __future__ import annotations
 
-import os
 import threading
 
 from consensus.raft.messages import Entry, HardState
 from consensus.storage import DurableStorage
-from consensus.storage.fsync import sync_file
 from consensus.storage.records import EntryBatch
 from consensus.storage.wal import WAL
 
@@ -26,9 +24,9 @@ class DurablePrefix:
         self.calls = 0
         self._lock = threading.Lock()
 
-    def __call__(self, fd: int) -> None:
-        covered = os.fstat(fd).st_size
-        sync_file(fd)
+    def __call__(self, file) -> None:
+        covered = file.size()
+        file.sync()
         with self._lock:
             self.calls += 1
             self.size = max(self.size, covered)

@@ -310,3 +310,25 @@ def test_crash_between_write_and_fsync_keeps_everything_synced(tmp_path):
             complete = sum(1 for frame in unsynced if frame.end <= length)
             assert indices == list(range(1, 11 + complete)), f"length {length} zero_fill {zero_fill}"
             wal.close()
+
+
+def test_sectors_written_out_of_order_are_a_torn_tail(wal_dir):
+    """A crash during writeback: a later sector of the unsynced tail reached
+    the disk, an earlier one did not (zeros). Valid records follow the hole,
+    yet none of it was synced: cut at the hole, as etcd does."""
+    wal, _ = WAL.open(wal_dir)
+    for index in range(1, 4):
+        wal.commit([batch(index, index, size=40)])
+    for index in range(4, 40):
+        wal.append([batch(index, index, size=40)])
+    wal.close()
+    segment = segment_paths(wal_dir)[0]
+    data = bytearray(segment.read_bytes())
+    frames = frames_of(segment)
+    hole = -(-frames[6].end // 512) * 512  # a sector boundary past the synced records
+    data[hole:hole + 512] = bytes(512)
+    segment.write_bytes(bytes(data))
+    _, memory = reopen_log(wal_dir)
+    kept = memory.last_index()
+    assert 3 <= kept < 39
+    assert segment.stat().st_size <= hole
