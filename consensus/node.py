@@ -490,7 +490,7 @@ class RaftNode:
 
     async def _maybe_snapshot(self) -> None:
         applied = self.raw.raft.raft_log.applied
-        if applied - self.storage.snapshot().metadata.index < self.snapshot_count:
+        if not ready_steps.snapshot_due(applied, self.storage.snapshot().metadata.index, self.snapshot_count):
             return
         # Both steps run in a worker thread: a large store takes a while to
         # copy, and the loop must keep serving meanwhile. Nothing is applied

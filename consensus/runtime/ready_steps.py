@@ -95,3 +95,10 @@ def steps(rd: Ready, *, is_leader: bool) -> list[Step]:
     if rd.read_states:
         plan.append(Release(rd.read_states))
     return plan
+
+
+def snapshot_due(applied: int, snapshot_index: int, snapshot_count: int) -> bool:
+    """Whether the runtime takes a snapshot of the state machine now: once
+    ``snapshot_count`` entries were applied since the last one (etcd's
+    ``--snapshot-count``). Checked after each Ready is advanced."""
+    return applied - snapshot_index >= snapshot_count

@@ -12,7 +12,8 @@ after the batch's records are fsynced, and only then updates the in-memory
 ``MemoryStorage`` the core reads, so the core never reads an entry that is not
 durable. Concurrent ``save`` calls share fsyncs (group commit) and their
 in-memory updates are applied in WAL order, so memory always equals what
-recovery would rebuild.
+recovery would rebuild (but for the entries kept behind a snapshot for
+followers catching up, which live in memory only: ``create_snapshot``).
 
 Snapshots are committed by the WAL: a snapshot file is written atomically
 first, then a SNAPSHOT_MARKER is appended and fsynced; only the marker makes
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 
 WAL_DIR = "wal"
 SNAP_DIR = "snap"
+# Entries kept behind each snapshot for followers that fall a little behind.
+CATCH_UP_ENTRIES = 5000
 
 
 class DurableStorage:
@@ -69,6 +72,7 @@ class DurableStorage:
         snap_files: SnapshotFiles,
         memory: MemoryStorage,
         keep_snapshots: int,
+        catch_up_entries: int = 0,
     ) -> None:
         """Use :meth:`open`."""
         self._data_dir = data_dir
@@ -77,6 +81,7 @@ class DurableStorage:
         self._snap_files = snap_files
         self._memory = memory
         self._keep_snapshots = keep_snapshots
+        self._catch_up_entries = catch_up_entries
         # Guards _memory; in-memory updates wait here for their WAL turn.
         self._memory_cond = threading.Condition(threading.Lock())
         self._applied_ticket = 0
@@ -88,7 +93,7 @@ class DurableStorage:
     @classmethod
     def open(
         cls, data_dir: Path | str, *, segment_size: int = DEFAULT_SEGMENT_SIZE, keep_snapshots: int = 2,
-        files: FileSystem = OS_FILES,
+        catch_up_entries: int = CATCH_UP_ENTRIES, files: FileSystem = OS_FILES,
     ) -> "DurableStorage":
         """Lock ``data_dir`` (created if missing), recover the log from its
         snapshot files and WAL, and open it for writing.
@@ -99,6 +104,8 @@ class DurableStorage:
         """
         if keep_snapshots < 1:
             raise ValueError(f"keep_snapshots must be at least 1, got {keep_snapshots}")
+        if catch_up_entries < 0:
+            raise ValueError(f"catch_up_entries must be 0 or more, got {catch_up_entries}")
         data_dir = Path(data_dir)
         files.make_dirs(data_dir)
         lock = files.lock(data_dir)
@@ -120,7 +127,7 @@ class DurableStorage:
         except BaseException:
             lock.release()
             raise
-        return cls(data_dir, lock, wal, snap_files, memory, keep_snapshots)
+        return cls(data_dir, lock, wal, snap_files, memory, keep_snapshots, catch_up_entries)
 
     # -- LogStorage (reads) ------------------------------------------------
 
@@ -229,8 +236,14 @@ class DurableStorage:
     def create_snapshot(self, index: int, conf_state: ConfState, data: bytes) -> Snapshot:
         """Record the application's state ``data`` as of applied ``index``:
         write the snapshot file, commit its marker to the WAL, then compact the
-        in-memory log to ``index`` and delete covered segments and old
-        snapshot files. Returns the snapshot.
+        in-memory log to ``catch_up_entries`` before ``index`` and delete
+        covered segments and old snapshot files. Returns the snapshot.
+
+        The entries kept behind the snapshot (etcd keeps 5,000) let a
+        follower that fell back to probing — a reconnect, a dropped frame, a
+        restart — catch up from the log instead of needing a copy of the
+        whole database. They are kept in memory only, as etcd keeps them:
+        after a restart the log starts at the snapshot again.
 
         Raises SnapshotOutOfDateError if ``index`` is not past the current
         snapshot, UnavailableError if it is past the last entry.
@@ -247,7 +260,9 @@ class DurableStorage:
 
             def update(memory: MemoryStorage) -> None:
                 memory.create_snapshot(index, conf_state, data)
-                memory.compact(index)
+                keep_from = index - self._catch_up_entries
+                if keep_from >= memory.first_index():
+                    memory.compact(keep_from)
 
             self._write([SnapshotMarker(index, term, resets_log=False)], update, snapshot)
             self._release_covered()

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import collections
 import json
+import logging
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from consensus.raft.log_storage import MemoryStorage
+from consensus.raft.log_storage import UnavailableError
 from consensus.raft.messages import (
     ConfChange,
     ConfChangeType,
@@ -28,6 +30,9 @@ from consensus.raft.messages import (
 from consensus.raft.raft import Config, ProposalDroppedError
 from consensus.raft.raw_node import RawNode
 from consensus.runtime import ready_steps
+from consensus.storage import DurableStorage
+
+from .sim_files import SimCrash, SimFiles
 
 
 class InvariantViolation(AssertionError):
@@ -64,6 +69,15 @@ class TraceLogger:
         return "\n".join(f"[{t:5d}] {lvl:5s} {fmt % args}" for t, lvl, fmt, args in list(self._lines)[-n:])
 
 
+class _TraceHandler(logging.Handler):
+    def __init__(self, trace: TraceLogger) -> None:
+        super().__init__(logging.INFO)
+        self.trace = trace
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.trace.info("%s", record.getMessage())
+
+
 class RegisterApp:
     """The replicated state machine: a map of registers. Entry data for a
     write is ``w|op_id|key|value``."""
@@ -94,12 +108,22 @@ class RegisterApp:
 
 @dataclass
 class SimNode:
+    """One member: its simulated disk, the production ``DurableStorage`` on
+    it while the member runs, and what that storage had made durable when
+    the member last crashed (checked against what it recovers)."""
+
     id: int
-    storage: MemoryStorage = field(default_factory=MemoryStorage)
+    files: SimFiles
+    storage: DurableStorage | None = None
     raw: RawNode | None = None
     app: RegisterApp = field(default_factory=RegisterApp)
     bootstrap_peers: tuple[int, ...] = ()
     removed: bool = False
+    durable_at_crash: tuple | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(f"/n{self.id}")
 
     @property
     def up(self) -> bool:
@@ -133,7 +157,9 @@ class SimOptions:
     transfer_rate: float = 0.004
     conf_change_rate: float = 0.006
     snapshot_every: int = 25
-    keep_after_snapshot: int = 5
+    catch_up_entries: int = 5  # kept behind a snapshot (production: 5,000)
+    segment_size: int = 4096  # small, so segments roll over and are released
+    snapshot_crash_rate: float = 0.02
     max_extra_nodes: int = 2
 
 
@@ -193,7 +219,7 @@ class Cluster:
         self.log = TraceLogger(lambda: self.now, echo=echo)
         self.net = Network(self.rng, self.opts)
         ids = tuple(range(1, self.opts.nodes + 1))
-        self.nodes: dict[int, SimNode] = {i: SimNode(i, bootstrap_peers=ids) for i in ids}
+        self.nodes: dict[int, SimNode] = {i: self._new_node(i, ids) for i in ids}
         self.next_id = self.opts.nodes + 1
         self.checker = Checker(self)
         self.op_seq = 0
@@ -206,7 +232,15 @@ class Cluster:
 
     # -- node lifecycle -----------------------------------------------------
 
+    def _new_node(self, node_id: int, bootstrap_peers: tuple[int, ...]) -> SimNode:
+        return SimNode(node_id, SimFiles(random.Random(self.rng.getrandbits(32))), bootstrap_peers=bootstrap_peers)
+
     def start(self, node: SimNode) -> None:
+        """Open the member's storage as ``runnode`` does (recovering whatever
+        the last crash left) and start its Raft node."""
+        node.storage = DurableStorage.open(node.data_dir, files=node.files, segment_size=self.opts.segment_size,
+                                           keep_snapshots=2, catch_up_entries=self.opts.catch_up_entries)
+        self.checker.on_recovered(node)
         snap = node.storage.snapshot()
         node.app = RegisterApp()
         if not snap.is_empty:
@@ -220,7 +254,13 @@ class Cluster:
         self.stats["starts"] += 1
 
     def crash(self, node: SimNode) -> None:
+        """Power loss: the process and every write its disk had not made
+        durable are gone (``SimFiles.crash``)."""
         self.log.info("SIM crash node %d", node.id)
+        if node.storage is not None:
+            node.durable_at_crash = durable_view(node.storage)
+        node.files.crash()
+        node.storage = None
         node.raw = None
         self.stats["crashes"] += 1
         for ctx, read in list(self.pending_reads.items()):
@@ -274,32 +314,26 @@ class Cluster:
         self._maybe_snapshot(node)
 
     def _persist(self, node: SimNode, step: "ready_steps.Persist", *, crash: bool = False) -> None:
-        """Write the step's records in order; crashing, only a random prefix
-        of them reaches the disk (the ones after the last fsync point may or
-        may not have)."""
-        writes: list[tuple[str, object]] = []
-        if step.snapshot is not None:
-            writes.append(("snap", step.snapshot))
-        writes.extend(("entry", e) for e in step.entries)
-        if step.hard_state is not None:
-            writes.append(("hs", step.hard_state))
+        """``DurableStorage.save`` of the step, as the runtime calls it.
+        Crashing, power is lost inside its fsync: the batch was written and
+        the disk keeps of it what ``SimFiles.crash`` lets it keep."""
+        storage = node.storage
         if crash:
-            writes = writes[: self.rng.randint(0, len(writes))]
-            self.log.info("SIM node %d crashes mid-persist keeping %d records", node.id, len(writes))
-        entry_batch: list[Entry] = []
-        for kind, value in writes:
-            if kind == "snap":
-                node.storage.apply_snapshot(value)
-                self.checker.on_snapshot_persisted(node, value)
-            elif kind == "entry":
-                entry_batch.append(value)
+            node.files.crash_on_sync = True
+            self.log.info("SIM node %d loses power while persisting", node.id)
+        try:
+            if step.sync:
+                storage.save(step.hard_state, step.entries, step.snapshot)
             else:
-                if entry_batch:
-                    self._persist_entries(node, entry_batch)
-                    entry_batch = []
-                node.storage.set_hard_state(value)
-        if entry_batch:
-            self._persist_entries(node, entry_batch)
+                storage.save(step.hard_state, sync=False)
+        except SimCrash:
+            return
+        if crash:
+            return  # nothing synced (a commit-only hard state): lost or kept, as the disk decides
+        if step.snapshot is not None:
+            self.checker.on_snapshot_persisted(node, step.snapshot)
+        if step.entries:
+            self.checker.on_entries_persisted(node, step.entries)
 
     def _apply(self, node: SimNode, entries: list[Entry]) -> None:
         for entry in entries:
@@ -314,21 +348,23 @@ class Cluster:
                 self.completed_bound = max(self.completed_bound, entry.index)
                 self.stats["writes_acked"] += 1
 
-    def _persist_entries(self, node: SimNode, entries: list[Entry]) -> None:
-        node.storage.append(entries)
-        self.checker.on_entries_persisted(node, entries)
-
     def _maybe_snapshot(self, node: SimNode) -> None:
+        """The runtime's snapshot rule (``ready_steps.snapshot_due``), with
+        power lost inside its fsync now and then."""
         storage = node.storage
         applied = node.app.applied
-        if applied - storage.snapshot().metadata.index < self.opts.snapshot_every:
+        if not ready_steps.snapshot_due(applied, storage.snapshot().metadata.index, self.opts.snapshot_every):
             return
-        if applied > storage.last_index():
+        if self.net.faulty and self.rng.random() < self.opts.snapshot_crash_rate:
+            node.files.crash_on_sync = True
+        try:
+            storage.create_snapshot(applied, node.app.conf_state, node.app.snapshot_bytes())
+        except SimCrash:
+            self.log.info("SIM node %d loses power while taking a snapshot at %d", node.id, applied)
+            self.crash(node)
             return
-        storage.create_snapshot(applied, node.app.conf_state, node.app.snapshot_bytes())
-        compact_to = applied - self.opts.keep_after_snapshot
-        if compact_to >= storage.first_index():
-            storage.compact(compact_to)
+        except UnavailableError:
+            return  # applied past what this member holds in its log (its entries were a snapshot)
         self.stats["snapshots"] += 1
 
     # -- clients -------------------------------------------------------------------
@@ -415,7 +451,7 @@ class Cluster:
         self.stats["conf_changes"] += 1
         if cc.type == ConfChangeType.ADD_LEARNER:
             self.next_id += 1
-            joiner = SimNode(cc.node_id)  # empty log: learns everything from the leader
+            joiner = self._new_node(cc.node_id, ())  # empty log: learns everything from the leader
             self.nodes[joiner.id] = joiner
             self.start(joiner)
 
@@ -483,6 +519,19 @@ class Cluster:
                 self.start(node)
 
     def run(self) -> None:
+        # The storage layer's own warnings (a torn tail cut after a power
+        # loss) go into the trace, not to stderr.
+        storage_log = logging.getLogger("consensus.storage")
+        handler = _TraceHandler(self.log)
+        storage_log.addHandler(handler)
+        propagate, storage_log.propagate = storage_log.propagate, False
+        try:
+            self._run()
+        finally:
+            storage_log.removeHandler(handler)
+            storage_log.propagate = propagate
+
+    def _run(self) -> None:
         try:
             for _ in range(self.opts.fault_rounds):
                 self.round(faults=True)
@@ -564,6 +613,33 @@ class Checker:
             elif seen != (e.data, prev_term):
                 self.fail(f"log matching violated at index {e.index} term {e.term} on node {node.id}")
 
+    def on_recovered(self, node: SimNode) -> None:
+        """A member restarted after a power loss recovered an extension of
+        what it had made durable: the same term and vote or a later term
+        (an unsynced hard state may have survived too), and every entry it
+        held with the same term, unless a snapshot it recovered covers it."""
+        expected = node.durable_at_crash
+        if expected is None:
+            return
+        node.durable_at_crash = None
+        term, vote, _, terms = expected
+        storage = node.storage
+        hard = storage.hard_state
+        if hard.term < term or (hard.term == term and vote and hard.vote != vote):
+            self.fail(f"node {node.id} recovered term {hard.term} vote {hard.vote} after making term {term} "
+                      f"vote {vote} durable")
+        base = storage.snapshot().metadata.index
+        for index, entry_term in terms.items():
+            if index <= base:
+                continue
+            try:
+                recovered = storage.term(index)
+            except Exception:
+                recovered = None
+            if recovered != entry_term:
+                self.fail(f"node {node.id} lost durable entry {index} (term {entry_term}) in a power loss: "
+                          f"it recovered {recovered}")
+
     def on_snapshot_persisted(self, node: SimNode, snapshot) -> None:
         index = snapshot.metadata.index
         known = self.committed.get(index)
@@ -628,3 +704,14 @@ class Checker:
                 self.fail(f"committed entry {index} (term {term}) lost: final leader {leader.id} lacks it")
         if raft_log.committed < max(self.committed, default=0):
             self.fail("final leader's commit index is behind an index that was applied")
+
+
+def durable_view(storage: DurableStorage) -> tuple:
+    """What a running member's storage has made durable: its term and vote,
+    its snapshot index, and the term of every entry it holds. (``save``
+    shows a batch in memory only once it is synced; a commit index saved
+    without an fsync may be lost, and is not part of this.)"""
+    hard = storage.hard_state
+    first, last = storage.first_index(), storage.last_index()
+    terms = {index: storage.term(index) for index in range(first, last + 1)}
+    return hard.term, hard.vote, storage.snapshot().metadata.index, terms

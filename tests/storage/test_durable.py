@@ -79,7 +79,7 @@ def test_a_save_breaking_the_log_rules_writes_nothing(tmp_path):
 
 
 def test_create_snapshot_compacts_memory_and_releases_segments_and_old_files(tmp_path):
-    with DurableStorage.open(tmp_path, segment_size=4096, keep_snapshots=2) as storage:
+    with DurableStorage.open(tmp_path, segment_size=4096, keep_snapshots=2, catch_up_entries=0) as storage:
         fill(storage, 1, 300)
         segments_before = len(segment_paths(tmp_path / "wal"))
         for index in (100, 200, 250):
@@ -105,6 +105,24 @@ def test_create_snapshot_compacts_memory_and_releases_segments_and_old_files(tmp
         live = view(storage)
     with DurableStorage.open(tmp_path, segment_size=4096) as storage:
         assert view(storage) == live
+
+
+def test_entries_behind_a_snapshot_are_kept_for_followers_catching_up(tmp_path):
+    """Issue 16, defect 2: after a snapshot at 250 the log still serves the
+    ``catch_up_entries`` before it, so a follower at 220 gets entries, not a
+    copy of the database; the window lives in memory only, as etcd's."""
+    with DurableStorage.open(tmp_path, segment_size=4096, catch_up_entries=50) as storage:
+        fill(storage, 1, 300)
+        storage.create_snapshot(250, VOTERS, b"state@250")
+        assert storage.snapshot().metadata.index == 250
+        assert storage.first_index() == 201
+        assert [e.index for e in storage.entries(221, 226)] == [221, 222, 223, 224, 225]
+        with pytest.raises(CompactedError):
+            storage.entries(200, 202)
+        storage.create_snapshot(290, VOTERS, b"state@290")
+        assert storage.first_index() == 241
+    with DurableStorage.open(tmp_path, segment_size=4096) as storage:
+        assert storage.first_index() == 291 and storage.last_index() == 300
 
 
 def test_an_installed_snapshot_replaces_the_log_and_is_persisted(tmp_path):
@@ -143,7 +161,7 @@ def test_a_second_opener_is_refused_naming_the_directory(tmp_path):
 
 
 def test_crash_during_snapshot_write_leaves_the_previous_state(tmp_path, caplog):
-    with DurableStorage.open(tmp_path) as storage:
+    with DurableStorage.open(tmp_path, catch_up_entries=0) as storage:
         fill(storage, 1, 30)
         storage.create_snapshot(10, VOTERS, b"ten")
         live = view(storage)

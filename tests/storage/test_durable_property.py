@@ -27,7 +27,7 @@ class DurableMatchesMemory(RuleBasedStateMachine):
         self.root = Path(tempfile.mkdtemp(prefix="durable-property-"))
         self.generation = 0
         self.keep_snapshots = 2
-        self.storage = DurableStorage.open(self._dir(), segment_size=SEGMENT_SIZE, keep_snapshots=2)
+        self.storage = DurableStorage.open(self._dir(), segment_size=SEGMENT_SIZE, keep_snapshots=2, catch_up_entries=0)
         self.model = MemoryStorage()
         self.term = 1
 
@@ -96,7 +96,7 @@ class DurableMatchesMemory(RuleBasedStateMachine):
     @rule()
     def reopen(self):
         self.storage.close()
-        self.storage = DurableStorage.open(self._dir(), segment_size=SEGMENT_SIZE, keep_snapshots=2)
+        self.storage = DurableStorage.open(self._dir(), segment_size=SEGMENT_SIZE, keep_snapshots=2, catch_up_entries=0)
 
     @rule()
     def crash(self):
@@ -106,7 +106,7 @@ class DurableMatchesMemory(RuleBasedStateMachine):
         self.generation += 1
         crash_copy(old, self._dir())
         self.storage.close()
-        self.storage = DurableStorage.open(self._dir(), segment_size=SEGMENT_SIZE, keep_snapshots=2)
+        self.storage = DurableStorage.open(self._dir(), segment_size=SEGMENT_SIZE, keep_snapshots=2, catch_up_entries=0)
 
     @invariant()
     def same_view(self):
