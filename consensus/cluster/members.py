@@ -230,8 +230,11 @@ class ClusterMembers:
         if member_id == self.node.id and self.node.is_leader:
             # A leader that removes itself would leave the others to wait out
             # an election timeout; it hands leadership over first, and the
-            # change then goes to the new leader like any follower's.
-            await self.node.hand_over_leadership()
+            # change then goes to the new leader like any follower's. With two
+            # voters it must: the other one, not knowing the removal committed,
+            # would wait for the removed member's vote forever.
+            if not await self.node.hand_over_leadership() and len(status.voters) == 2:
+                raise LeaderTransferTimeoutError()
         await self._propose(ConfChange(ConfChangeType.REMOVE_NODE, member_id, ConfChangeContext().encode()))
         try:
             await self.store.delete_range(DeleteRangeRequest(key=record_key(member_id)))

@@ -175,3 +175,22 @@ def test_a_caught_up_follower_answering_a_probe_goes_back_to_replicating():
     net.stabilize()
     assert net.log_terms(2) == net.log_terms(1)
     assert len(net.sent_messages(of_type(MT.APP, frm=1, to=2))) > appends_before
+
+
+def test_the_leader_counts_its_own_entries_only_once_persisted():
+    """In a 3-member cluster one follower's acknowledgement is not a quorum
+    while the leader has not persisted the entry itself: its own vote
+    toward commit comes with ``advance`` (after the fsync), never with the
+    append."""
+    net = Network(3)
+    net.elect(1)
+    net.stabilize()
+    leader = net.node(1)
+    leader.propose(b"not yet durable on the leader")
+    last = leader.raft.raft_log.last_index()
+    committed = leader.raft.raft_log.committed
+    # Follower 2 acknowledges it before the leader has handled its Ready.
+    leader.step(Message(MT.APP_RESP, frm=2, to=1, term=leader.raft.term, index=last))
+    assert leader.raft.raft_log.committed == committed < last
+    net.stabilize()  # the leader persists, and counts itself
+    assert leader.raft.raft_log.committed == last

@@ -2,15 +2,18 @@
 import argparse
 import sys
 
-from .cluster import Cluster, InvariantViolation, profile
+from .cluster import Cluster, InvariantViolation, nodes_for, profile
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Replay a deterministic Raft simulation seed.")
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--nodes", type=int, default=3, choices=(3, 5))
+    parser.add_argument("--nodes", type=int, default=None, choices=(3, 5),
+                        help="cluster size (default: the one the test suite gives the seed)")
     parser.add_argument("--trace", action="store_true", help="print every core log line as it happens")
     args = parser.parse_args(argv)
+    if args.nodes is None:
+        args.nodes = nodes_for(args.seed)
     cluster = Cluster(args.seed, profile(args.seed, args.nodes), echo=args.trace)
     try:
         cluster.run()

@@ -161,12 +161,25 @@ class SimOptions:
     segment_size: int = 4096  # small, so segments roll over and are released
     snapshot_crash_rate: float = 0.02
     max_extra_nodes: int = 2
+    min_voters: int = 3  # removals stop here
+    leader_crash_rate: float = 0.0  # power loss of the leader, right after it took proposals
+    power_loss_all_rate: float = 0.0  # every member at once
+    long_delay_rate: float = 0.0  # a message held longer than an election timeout
+
+
+PROFILES = 5
+
+
+def nodes_for(seed: int) -> int:
+    """The cluster size a seed runs with (its profile may change it)."""
+    return 3 if seed % 2 == 0 else 5
 
 
 def profile(seed: int, nodes: int) -> SimOptions:
-    """Seeds cycle through three fault profiles so that both slow drift and
-    storms of faults are covered."""
-    kind = seed % 3
+    """Seeds cycle through fault profiles, so that slow drift, storms of
+    faults, leader isolation, membership churn on small clusters and power
+    losses are all covered."""
+    kind = seed % PROFILES
     if kind == 0:
         return SimOptions(nodes=nodes)
     if kind == 1:  # storms: frequent partitions and crashes, lossy links
@@ -175,10 +188,22 @@ def profile(seed: int, nodes: int) -> SimOptions:
             mid_ready_crash_rate=0.006, restart_rate=0.1, write_rate=0.6, read_rate=0.4,
             transfer_rate=0.01,
         )
-    # leader isolation: partitions that come and go fast, many reads
+    if kind == 2:  # leader isolation: partitions that come and go fast, many reads
+        return SimOptions(
+            nodes=nodes, partition_rate=0.08, heal_rate=0.08, crash_rate=0.002, write_rate=0.5,
+            read_rate=0.5, max_delay=5, transfer_rate=0.01, conf_change_rate=0.01,
+        )
+    if kind == 3:  # membership churn from 1 or 2 voters: direct adds, learners, removals down to one voter
+        return SimOptions(
+            nodes=1 + seed % 2, min_voters=1, max_extra_nodes=4, conf_change_rate=0.05, crash_rate=0.006,
+            mid_ready_crash_rate=0.01, leader_crash_rate=0.01, restart_rate=0.15, write_rate=0.6,
+            transfer_rate=0.01, long_delay_rate=0.01,
+        )
+    # power losses: of the leader as it takes writes, of every member at once; messages late by
+    # more than an election timeout (Figure 8's ingredients)
     return SimOptions(
-        nodes=nodes, partition_rate=0.08, heal_rate=0.08, crash_rate=0.002, write_rate=0.5,
-        read_rate=0.5, max_delay=5, transfer_rate=0.01, conf_change_rate=0.01,
+        nodes=nodes, leader_crash_rate=0.02, power_loss_all_rate=0.003, restart_rate=0.3, crash_rate=0.004,
+        mid_ready_crash_rate=0.01, write_rate=0.7, long_delay_rate=0.02, partition_rate=0.02, heal_rate=0.05,
     )
 
 
@@ -200,6 +225,8 @@ class Network:
         copies = 2 if self.faulty and rng.random() < self.opts.dup_rate else 1
         for _ in range(copies):
             delay = rng.randint(0, self.opts.max_delay) if self.faulty else 0
+            if self.faulty and rng.random() < self.opts.long_delay_rate:
+                delay = rng.randint(self.opts.election_tick, 3 * self.opts.election_tick)
             self._seq += 1
             self.in_flight.append((now + 1 + delay, self._seq, m))
 
@@ -277,7 +304,7 @@ class Cluster:
 
     # -- ready handling (the runtime's job, done with crash points) -------------
 
-    def handle_ready(self, node: SimNode) -> None:
+    def handle_ready(self, node: SimNode, *, crash_mid_way: bool = False) -> None:
         """The runtime's steps (``consensus.runtime.ready_steps``, the ones
         ``consensus.node`` performs), with a crash possible before any step
         or in the middle of persisting."""
@@ -285,7 +312,7 @@ class Cluster:
         rd = raw.ready()
         plan = ready_steps.steps(rd, is_leader=raw.is_leader)
         crash_at = -1
-        if self.net.faulty and self.rng.random() < self.opts.mid_ready_crash_rate:
+        if crash_mid_way or (self.net.faulty and self.rng.random() < self.opts.mid_ready_crash_rate):
             crash_at = self.rng.randrange(len(plan) + 1)
         for at, step in enumerate(plan):
             if at == crash_at:
@@ -409,6 +436,8 @@ class Cluster:
 
     def random_partition(self) -> None:
         ids = sorted(self.nodes)
+        if len(ids) < 2:
+            return
         self.net.blocked = set()
         if self.rng.random() < 0.5:
             side = set(self.rng.sample(ids, self.rng.randint(1, len(ids) // 2)))
@@ -434,13 +463,27 @@ class Cluster:
         raft = leader.raw.raft
         voters, learners = sorted(raft.voters), sorted(raft.learners)
         choice = self.rng.random()
-        if learners and choice < 0.4:
-            cc = ConfChange(ConfChangeType.ADD_NODE, self.rng.choice(learners))
-        elif choice < 0.7 and self.next_id <= self.opts.nodes + self.opts.max_extra_nodes:
-            new_id = self.next_id
-            cc = ConfChange(ConfChangeType.ADD_LEARNER, new_id)
-        elif len(voters) > 3:
-            cc = ConfChange(ConfChangeType.REMOVE_NODE, self.rng.choice(voters))
+        room = self.next_id <= self.opts.nodes + self.opts.max_extra_nodes
+        if learners and choice < 0.3:
+            cc = ConfChange(ConfChangeType.ADD_NODE, self.rng.choice(learners))  # promote
+        elif learners and choice < 0.35:
+            cc = ConfChange(ConfChangeType.REMOVE_NODE, self.rng.choice(learners))
+        elif room and choice < 0.55:
+            cc = ConfChange(ConfChangeType.ADD_LEARNER, self.next_id)
+        elif room and choice < 0.7:
+            cc = ConfChange(ConfChangeType.ADD_NODE, self.next_id)  # a new voter, added directly
+        elif len(voters) > self.opts.min_voters:
+            target = self.rng.choice(voters)
+            if target == leader.id:
+                # As the runtime does (``ClusterMembers.remove``): a leader hands
+                # leadership over before it removes itself. (One that did not,
+                # in a 2-voter cluster, could leave the other voter waiting for
+                # the removed one's vote forever.)
+                others = [v for v in voters if v != leader.id]
+                self.log.info("SIM %d hands leadership to %d before removing itself", leader.id, others[0])
+                leader.raw.transfer_leader(self.rng.choice(others))
+                return
+            cc = ConfChange(ConfChangeType.REMOVE_NODE, target)
         else:
             return
         try:
@@ -449,7 +492,7 @@ class Cluster:
             return
         self.log.info("SIM proposed %s %d via %d", cc.type.name, cc.node_id, leader.id)
         self.stats["conf_changes"] += 1
-        if cc.type == ConfChangeType.ADD_LEARNER:
+        if cc.node_id == self.next_id:
             self.next_id += 1
             joiner = self._new_node(cc.node_id, ())  # empty log: learns everything from the leader
             self.nodes[joiner.id] = joiner
@@ -466,6 +509,10 @@ class Cluster:
             self.net.blocked = set()
         if up and rng.random() < o.crash_rate:
             self.crash(rng.choice(up))
+        if rng.random() < o.power_loss_all_rate:
+            self.log.info("SIM power loss of every member")
+            for node in [n for n in self.nodes.values() if n.up]:
+                self.crash(node)
         if down and rng.random() < o.restart_rate:
             node = rng.choice(down)
             self.log.info("SIM restart node %d", node.id)
@@ -473,6 +520,15 @@ class Cluster:
         up = [n for n in self.nodes.values() if n.up]
         if up and rng.random() < o.write_rate:
             self.client_write(rng.choice(up))
+        leader = self.leader()
+        if leader is not None and rng.random() < o.leader_crash_rate:
+            # Right after it took a write: its appends may be out, its fsync not done.
+            self.client_write(leader)
+            if leader.raw.has_ready():
+                self.handle_ready(leader, crash_mid_way=True)
+            if leader.up:
+                self.crash(leader)
+            up = [n for n in self.nodes.values() if n.up]
         if up and rng.random() < o.read_rate:
             self.client_read(rng.choice(up))
         if rng.random() < o.transfer_rate:
@@ -592,7 +648,7 @@ class Checker:
         c = self.cluster
         return (
             f"{problem}\n  seed={c.seed} round={c.now}\n"
-            f"  replay: python -m tests.sim --seed {c.seed} --nodes {c.opts.nodes} --trace\n"
+            f"  replay: python -m tests.sim --seed {c.seed} --trace\n"
             f"--- last trace lines ---\n{c.log.tail()}"
         )
 

@@ -1,7 +1,7 @@
 """The seeded simulation: ≥ 1,000 seeds by default (``--seeds N`` for more,
 ``--seed S`` to replay one). Each seed alternates 3- and 5-node clusters."""
 
-from .cluster import Cluster, profile
+from .cluster import Cluster, nodes_for, profile
 
 
 def _seeds(config) -> list[int]:
@@ -17,8 +17,7 @@ def pytest_generate_tests(metafunc):
 
 
 def test_seed(seed):
-    nodes = 3 if seed % 2 == 0 else 5
-    cluster = Cluster(seed, profile(seed, nodes))
+    cluster = Cluster(seed, profile(seed, nodes_for(seed)))
     cluster.run()  # raises InvariantViolation with the seed and a replay command
     # The run must actually have exercised the cluster, not idled.
     assert cluster.stats["writes_acked"] > 0, f"seed {seed}: no write was ever acknowledged"
