@@ -165,9 +165,16 @@ class SimOptions:
     leader_crash_rate: float = 0.0  # power loss of the leader, right after it took proposals
     power_loss_all_rate: float = 0.0  # every member at once
     long_delay_rate: float = 0.0  # a message held longer than an election timeout
+    # A write already waiting when a node's tick makes it leader: it joins
+    # the Ready that carries the new term, as in the runtime's input bursts.
+    burst_write_rate: float = 0.0
+    max_size_per_msg: int = 4096  # small: one entry per append (Figure 8 needs partial replication)
+    figure8: bool = False  # drive the faults by ``Figure8`` instead of at random
+    second_change_rate: float = 0.0  # another membership change proposed right after one
+    election_crash_rate: float = 0.0  # power loss of a new leader in its first Ready
 
 
-PROFILES = 5
+PROFILES = 6
 
 
 def nodes_for(seed: int) -> int:
@@ -196,14 +203,19 @@ def profile(seed: int, nodes: int) -> SimOptions:
     if kind == 3:  # membership churn from 1 or 2 voters: direct adds, learners, removals down to one voter
         return SimOptions(
             nodes=1 + seed % 2, min_voters=1, max_extra_nodes=4, conf_change_rate=0.05, crash_rate=0.006,
-            mid_ready_crash_rate=0.01, leader_crash_rate=0.01, restart_rate=0.15, write_rate=0.6,
-            transfer_rate=0.01, long_delay_rate=0.01,
+            mid_ready_crash_rate=0.03, leader_crash_rate=0.01, restart_rate=0.15, write_rate=0.6,
+            transfer_rate=0.01, long_delay_rate=0.01, burst_write_rate=0.8, partition_rate=0.03, heal_rate=0.05,
+            second_change_rate=0.5, election_crash_rate=0.3,
         )
+    if kind == 5:  # Figure 8, on a schedule (``Figure8``): five members, one entry per append
+        return SimOptions(nodes=5, figure8=True, max_size_per_msg=1, max_delay=1, drop_rate=0.0, dup_rate=0.0,
+                          conf_change_rate=0.0)
     # power losses: of the leader as it takes writes, of every member at once; messages late by
-    # more than an election timeout (Figure 8's ingredients)
+    # more than an election timeout
     return SimOptions(
         nodes=nodes, leader_crash_rate=0.02, power_loss_all_rate=0.003, restart_rate=0.3, crash_rate=0.004,
         mid_ready_crash_rate=0.01, write_rate=0.7, long_delay_rate=0.02, partition_rate=0.02, heal_rate=0.05,
+        max_size_per_msg=1, burst_write_rate=0.5, drop_rate=0.15,
     )
 
 
@@ -249,6 +261,7 @@ class Cluster:
         self.nodes: dict[int, SimNode] = {i: self._new_node(i, ids) for i in ids}
         self.next_id = self.opts.nodes + 1
         self.checker = Checker(self)
+        self.figure8 = Figure8(self) if self.opts.figure8 else None
         self.op_seq = 0
         self.pending_writes: dict[str, tuple[int, int]] = {}  # op id -> (proposer, invoked_at)
         self.pending_reads: dict[bytes, PendingRead] = {}
@@ -274,7 +287,7 @@ class Cluster:
             node.app.restore(snap.data, snap.metadata.conf_state)
         config = Config(
             id=node.id, peers=node.bootstrap_peers, election_tick=self.opts.election_tick,
-            heartbeat_tick=1, max_inflight_msgs=8, max_size_per_msg=4096,
+            heartbeat_tick=1, max_inflight_msgs=8, max_size_per_msg=self.opts.max_size_per_msg,
         )
         rng = random.Random(self.rng.getrandbits(32))
         node.raw = RawNode(config, node.storage, rng=rng, logger=self.log)
@@ -497,6 +510,10 @@ class Cluster:
             joiner = self._new_node(cc.node_id, ())  # empty log: learns everything from the leader
             self.nodes[joiner.id] = joiner
             self.start(joiner)
+        if self.rng.random() < self.opts.second_change_rate and leader.up:
+            # An operator adding two members at once: the second is refused
+            # while the first is pending (one change at a time).
+            self.random_conf_change()
 
     def random_event(self) -> None:
         rng, o = self.rng, self.opts
@@ -544,7 +561,9 @@ class Cluster:
 
     def round(self, *, faults: bool) -> None:
         self.now += 1
-        if faults:
+        if faults and self.figure8 is not None:
+            self.figure8.step()
+        elif faults:
             self.random_event()
         for m in self.net.due(self.now):
             node = self.nodes.get(m.to)
@@ -556,8 +575,15 @@ class Cluster:
         for node_id in sorted(self.nodes):
             node = self.nodes[node_id]
             if node.up:
+                was_leader = node.raw.is_leader
                 node.raw.tick()
                 self.checker.observe_leader(node)
+                if faults and not was_leader and node.raw.is_leader:
+                    if self.rng.random() < self.opts.burst_write_rate:
+                        self.client_write(node)
+                    if self.rng.random() < self.opts.election_crash_rate:
+                        # Power lost as the new leader handles its first Ready.
+                        self.handle_ready(node, crash_mid_way=True)
         for _ in range(3):
             for node_id in sorted(self.nodes):
                 node = self.nodes[node_id]
@@ -632,6 +658,88 @@ class Cluster:
             f"no progress within {self.opts.liveness_rounds} rounds after faults stopped "
             f"(leader={getattr(self.leader(), 'id', None)}, marker proposed={marker is not None})"
         )
+
+
+class Figure8:
+    """Faults on a schedule: the pattern of Figure 8 of the Raft paper, over
+    and over, with random timings. A leader's entry reaches one follower
+    only, and the leader loses power; another leader, elected without them,
+    appends an entry of its later term that reaches nobody, and loses power;
+    the first comes back, is elected again and replicates its old entry to
+    a majority — which it must not count as committed until an entry of its
+    own term is — and loses power a few rounds later; the second comes back.
+    A leader that commits the old entry by counting replicas then sees it
+    overwritten, which the checker reports (state machine safety)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.phase = 0
+        self.waited = 0
+        self.first: SimNode | None = None
+        self.second: SimNode | None = None
+
+    def _isolate(self, *groups: set[int]) -> None:
+        ids = sorted(self.cluster.nodes)
+        side = {node_id: n for n, group in enumerate(groups) for node_id in group}
+        self.cluster.net.blocked = {(a, b) for a in ids for b in ids if a != b and side.get(a, -1) != side.get(b, -1)}
+
+    def step(self) -> None:
+        c, rng = self.cluster, self.cluster.rng
+        self.waited += 1
+        if self.waited > 200:  # a phase that cannot complete: start over
+            self._restart_all()
+            return
+        leader = c.leader()
+        up = [n for n in c.nodes.values() if n.up]
+        if self.phase in (0, 5) and up and rng.random() < c.opts.write_rate:
+            c.client_write(rng.choice(up))  # the ordinary traffic between rounds of the pattern
+        if self.phase == 0:
+            if leader is not None and leader.raw.raft.committed_entry_in_current_term() and self.waited > 5:
+                follower = rng.choice([n for n in c.nodes.values() if n.up and n is not leader])
+                self._isolate({leader.id, follower.id})
+                c.client_write(leader)
+                self.first, self.phase, self.waited = leader, 1, 0
+                self.delay = rng.randint(1, 4)
+        elif self.phase == 1:
+            if not self.first.up:  # lost power by itself meanwhile
+                self._restart_all()
+            elif self.waited >= self.delay:
+                self.term = self.first.raw.raft.term
+                c.crash(self.first)
+                self.phase, self.waited = 2, 0
+        elif self.phase == 2:
+            if leader is not None and leader.raw.raft.term > self.term:
+                c.client_write(leader)
+                self._isolate({leader.id})
+                self.second, self.phase, self.waited = leader, 3, 0
+        elif self.phase == 3:
+            if self.waited >= 2:
+                if self.second.up:
+                    c.crash(self.second)
+                if not self.first.up:
+                    c.start(self.first)
+                c.net.blocked = set()
+                self.phase, self.waited = 4, 0
+                self.delay = rng.randint(1, 8)
+        elif self.phase == 4:
+            if leader is not None and leader is not self.second:
+                self.delay -= 1
+                if self.delay <= 0:
+                    c.crash(leader)
+                    if not self.second.up:
+                        c.start(self.second)
+                    self.phase, self.waited = 5, 0
+        elif self.phase == 5:
+            if self.waited > 3 * c.opts.election_tick:
+                self._restart_all()
+
+    def _restart_all(self) -> None:
+        c = self.cluster
+        c.net.blocked = set()
+        for node in c.nodes.values():
+            if not node.up and node.id in c.members():
+                c.start(node)
+        self.phase, self.waited = 0, 0
 
 
 class Checker:
