@@ -595,6 +595,13 @@ class Cluster:
         self.log.info("SIM faults stop: heal network, restart members")
         self.net.blocked = set()
         self.net.faulty = False
+        self.restart_members()
+
+    def restart_members(self) -> None:
+        """Start every member that is down. Membership is read from the most
+        advanced applied config among the members that are up, which can be
+        behind: a member restarted here may apply a change adding one that
+        is still down, so liveness calls this on every round."""
         members = self.members()
         for node in self.nodes.values():
             if not node.up and node.id in members:
@@ -631,6 +638,7 @@ class Cluster:
         marker = None
         proposed_at = 0
         for _ in range(self.opts.liveness_rounds):
+            self.restart_members()
             self.round(faults=False)
             leader = self.leader()
             if leader is None or not leader.raw.raft.committed_entry_in_current_term():
