@@ -38,7 +38,7 @@ from consensus.raft.messages import ConfChange, ConfState, Entry, EntryType, Mes
 from consensus.raft.raft import Config, ProposalDroppedError
 from consensus.raft.raw_node import RawNode, Ready
 from consensus.runtime import ready_steps
-from consensus.storage.durable import DurableStorage
+from consensus.storage.durable import CATCH_UP_ENTRIES, DurableStorage
 
 logger = logging.getLogger(__name__)
 
@@ -553,6 +553,6 @@ def member_dir(data_dir) -> Path:
     return Path(data_dir) / MEMBER_DIR
 
 
-def open_member_storage(data_dir) -> DurableStorage:
+def open_member_storage(data_dir, *, catch_up_entries: int = CATCH_UP_ENTRIES) -> DurableStorage:
     """Open (and lock) the member's WAL and snapshots under ``<data-dir>/member``."""
-    return DurableStorage.open(member_dir(data_dir))
+    return DurableStorage.open(member_dir(data_dir), catch_up_entries=catch_up_entries)

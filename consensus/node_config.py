@@ -101,6 +101,12 @@ FLAGS: tuple[Flag, ...] = (
     ),
     Flag("snapshot_count", "10000", "Applied entries between two snapshots of the store."),
     Flag(
+        "snapshot_catchup_entries",
+        "5000",
+        "Entries kept behind each snapshot, so a follower a little behind catches up from the "
+        "log instead of a full copy of the store.",
+    ),
+    Flag(
         "initial_cluster_token",
         "config-center",
         "Distinguishes this cluster's member IDs from another cluster's built from the same "
@@ -179,6 +185,7 @@ class NodeConfig:
     heartbeat_ms: int
     election_ms: int
     snapshot_count: int
+    snapshot_catchup_entries: int = 5000
     initial_cluster_token: str = "config-center"
     cluster_secret_file: Path | None = None
     store_auth: bool = True
@@ -203,6 +210,10 @@ class NodeConfig:
         if self.snapshot_count < 1:
             raise NodeConfigError(
                 "--snapshot-count", f"must be at least 1, got {self.snapshot_count}"
+            )
+        if self.snapshot_catchup_entries < 0:
+            raise NodeConfigError(
+                "--snapshot-catchup-entries", f"must be 0 or more, got {self.snapshot_catchup_entries}"
             )
         if _overlaps(self.listen_client, self.listen_peer):
             raise NodeConfigError(
@@ -343,6 +354,7 @@ def parse_node_config(
             heartbeat_ms=_parse_int("--heartbeat-ms", raw["heartbeat_ms"]),
             election_ms=_parse_int("--election-ms", raw["election_ms"]),
             snapshot_count=_parse_int("--snapshot-count", raw["snapshot_count"]),
+            snapshot_catchup_entries=_parse_int("--snapshot-catchup-entries", raw["snapshot_catchup_entries"]),
             initial_cluster_token=_parse_token(raw["initial_cluster_token"]),
             cluster_secret_file=_parse_optional_path("--cluster-secret-file", raw["cluster_secret_file"]),
             store_auth=_parse_on_off("--store-auth", raw["store_auth"]),

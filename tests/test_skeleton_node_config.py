@@ -27,6 +27,7 @@ def test_defaults_make_a_one_member_cluster():
     assert config.initial_cluster == (Member("default", HostPort("127.0.0.1", 2380)),)
     assert config.initial_cluster_state is ClusterState.NEW
     assert (config.heartbeat_ms, config.election_ms, config.snapshot_count) == (100, 1000, 10000)
+    assert config.snapshot_catchup_entries == 5000
     assert config.election_ticks == 10
     assert config.member == config.initial_cluster[0]
 
@@ -66,6 +67,7 @@ def test_every_flag_has_an_environment_variable():
         "CONFIG_CENTER_HEARTBEAT_MS",
         "CONFIG_CENTER_ELECTION_MS",
         "CONFIG_CENTER_SNAPSHOT_COUNT",
+        "CONFIG_CENTER_SNAPSHOT_CATCHUP_ENTRIES",
         "CONFIG_CENTER_INITIAL_CLUSTER_TOKEN",
         "CONFIG_CENTER_CLUSTER_SECRET_FILE",
         "CONFIG_CENTER_STORE_AUTH",
@@ -146,6 +148,8 @@ def test_unknown_key_is_a_programming_error():
         ({"heartbeat_ms": "1000", "election_ms": "50001"}, "--election-ms"),
         ({"snapshot_count": "0"}, "--snapshot-count"),
         ({"snapshot_count": "1_000"}, "--snapshot-count"),
+        ({"snapshot_catchup_entries": "-1"}, "--snapshot-catchup-entries"),
+        ({"snapshot_catchup_entries": "many"}, "--snapshot-catchup-entries"),
     ],
 )
 def test_bad_value_names_its_flag(flags, flag):

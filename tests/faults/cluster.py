@@ -97,6 +97,7 @@ class Member:
             "--cluster-secret-file", str(self.cluster.secret_file), "--store-auth", "off",
             "--heartbeat-ms", str(self.cluster.heartbeat_ms), "--election-ms", str(self.cluster.election_ms),
             "--snapshot-count", str(self.cluster.snapshot_count),
+            "--snapshot-catchup-entries", str(self.cluster.snapshot_catchup_entries),
         ]
 
     def start(self, state: str = "new") -> None:
@@ -158,10 +159,11 @@ class Member:
 
 class ProcessCluster:
     def __init__(self, base: Path, size: int = 3, *, snapshot_count: int = 10_000,
-                 heartbeat_ms: int = 50, election_ms: int = 500) -> None:
+                 snapshot_catchup_entries: int = 5000, heartbeat_ms: int = 50, election_ms: int = 500) -> None:
         self.base = Path(base)
         self.base.mkdir(parents=True, exist_ok=True)
         self.snapshot_count = snapshot_count
+        self.snapshot_catchup_entries = snapshot_catchup_entries
         self.heartbeat_ms = heartbeat_ms
         self.election_ms = election_ms
         self.secret_file = self.base / "cluster-secret"

@@ -13,7 +13,8 @@ from .cluster import Client, ProcessCluster, b64
 
 @pytest.fixture
 def cluster(tmp_path):
-    c = ProcessCluster(tmp_path, 3, snapshot_count=50)
+    # A short catch-up window, so a member far behind needs a snapshot.
+    c = ProcessCluster(tmp_path, 3, snapshot_count=50, snapshot_catchup_entries=10)
     try:
         c.start()
         yield c

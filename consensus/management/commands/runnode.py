@@ -50,7 +50,9 @@ class Command(BaseCommand):
             raise CommandError(str(error), returncode=EXIT_USAGE) from None
 
         try:
-            storage = node.open_member_storage(config.data_dir)
+            storage = node.open_member_storage(
+                config.data_dir, catch_up_entries=config.snapshot_catchup_entries
+            )
         except StorageError as error:
             # e.g. another node holds the data dir, or the WAL is corrupt.
             raise CommandError(str(error), returncode=EXIT_STORAGE) from None
