@@ -235,12 +235,19 @@ class ClusterMembers:
             # would wait for the removed member's vote forever.
             if not await self.node.hand_over_leadership() and len(status.voters) == 2:
                 raise LeaderTransferTimeoutError()
-        await self._propose(ConfChange(ConfChangeType.REMOVE_NODE, member_id, ConfChangeContext().encode()))
+        # The record goes first: a member removing itself stops the moment
+        # the change applies and could not write anything after it. A change
+        # refused puts the record back; one whose outcome is unknown leaves
+        # it out, which is harmless either way (a member without a record
+        # is listed without its URLs until it restarts and writes it again).
+        record = self.records().get(member_id)
+        await self.store.delete_range(DeleteRangeRequest(key=record_key(member_id)))
         try:
-            await self.store.delete_range(DeleteRangeRequest(key=record_key(member_id)))
-        except Exception:
-            # The member is gone either way; a stale record is ignored.
-            logger.warning("member %x removed but its record was not deleted", member_id, exc_info=True)
+            await self._propose(ConfChange(ConfChangeType.REMOVE_NODE, member_id, ConfChangeContext().encode()))
+        except NotLeaderError:
+            if record is not None:
+                await self.store.put(PutRequest(key=record_key(member_id), value=record.to_record()))
+            raise
 
     async def promote(self, member_id: int) -> MemberInfo:
         await self.node.read_index()

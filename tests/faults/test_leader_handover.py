@@ -13,6 +13,8 @@ import time
 
 from tests.test_skeleton_runnode import node_env
 
+from consensus.cluster.members import record_key
+
 from .cluster import REPO, Client, ProcessCluster, b64
 
 ELECTION_MS = 500
@@ -106,6 +108,11 @@ def test_move_leader_stop_and_self_removal_hand_leadership_over(tmp_path):
         assert gap < GAP_LIMIT, f"writes stalled {gap * 1000:.0f} ms while the leader removed itself"
         leader.process.wait(timeout=20)  # a removed member stops by itself
         cluster.members.remove(leader)
-        assert cluster.wait_for_leader(timeout=5) in others
+        new_leader = cluster.wait_for_leader(timeout=5)
+        assert new_leader in others
+        # Its record went with it (a member removing itself cannot write
+        # after the change applies, so the record is deleted first).
+        status, body = Client(new_leader.client_port).call("/v3/kv/range", {"key": b64(record_key(leader.id))})
+        assert status == 200 and body.get("count", "0") == "0", body
     finally:
         cluster.close()
