@@ -91,6 +91,10 @@ class PeerListenError(Exception):
     """The peer port cannot be bound; the message names the flag."""
 
 
+# How long a member that applied its own removal keeps running (etcd: 1 s).
+REMOVED_STOP_DELAY = 1.0
+
+
 class MemberRemovedError(Exception):
     """This member was removed from the cluster; the process stops."""
 
@@ -177,14 +181,23 @@ async def serve_member(
             # A lost snapshot: stop waiting on it (Raft probes the follower again).
             on_snapshot_sent=lambda peer_id, ok: node_ref[0].report_snapshot(peer_id, ok),
             lookup_member=lookup_member,
+            payloads=storage,  # snapshots stream from payload file to payload file
         )
 
     def on_conf_change(cc: ConfChange, conf_state: ConfState) -> None:
         if cc.type == ConfChangeType.REMOVE_NODE:
             if cc.node_id == node_id:
-                logger.warning("this member (%x) was removed from the cluster; stopping", node_id)
-                if not removed.done():
-                    removed.set_exception(MemberRemovedError(f"member {node_id:x} was removed from the cluster"))
+                logger.warning("this member (%x) was removed from the cluster; stopping in %.1f s",
+                               node_id, REMOVED_STOP_DELAY)
+
+                def stop() -> None:
+                    if not removed.done():
+                        removed.set_exception(MemberRemovedError(f"member {node_id:x} was removed from the cluster"))
+
+                # Not at once, as etcd: a leader removed tells the others the
+                # commit index as it steps down (they may not know the change
+                # committed), and those messages must leave first.
+                asyncio.get_running_loop().call_later(REMOVED_STOP_DELAY, stop)
             elif transport is not None:
                 transport.remove_peer(cc.node_id)
             return

@@ -39,6 +39,7 @@ from consensus.raft.raft import Config, ProposalDroppedError
 from consensus.raft.raw_node import RawNode, Ready
 from consensus.runtime import ready_steps
 from consensus.storage.durable import CATCH_UP_ENTRIES, DurableStorage
+from consensus.storage.snapshot_payloads import PayloadRef
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +54,13 @@ class StateMachine(Protocol):
 
     def apply(self, index: int, payload: bytes) -> Any: ...
 
-    def snapshot(self) -> bytes: ...
+    def snapshot_into(self, write: Callable[[bytes], object]) -> None:
+        """Hand the whole state to ``write`` in pieces (into a snapshot's
+        payload file; it need never be whole in memory)."""
 
-    def restore(self, data: bytes, index: int) -> None: ...
+    def restore_from(self, path: Path, index: int) -> None:
+        """Replace the whole state with the payload in ``path``, taken at
+        Raft ``index``."""
 
 
 class Transport(Protocol):
@@ -104,11 +109,11 @@ class AppliedEntryCounter:
         self.last_index = index
         return index
 
-    def snapshot(self) -> bytes:
-        return f"{self.entries} {self.bytes} {self.last_index}".encode()
+    def snapshot_into(self, write: Callable[[bytes], object]) -> None:
+        write(f"{self.entries} {self.bytes} {self.last_index}".encode())
 
-    def restore(self, data: bytes, index: int) -> None:
-        entries, size, last = (int(x) for x in data.split())
+    def restore_from(self, path: Path, index: int) -> None:
+        entries, size, last = (int(x) for x in Path(path).read_bytes().split())
         self.entries, self.bytes, self.last_index = entries, size, last
 
 
@@ -149,7 +154,7 @@ class RaftNode:
         self.snapshot_count = snapshot_count
         snapshot = storage.snapshot()
         if not snapshot.is_empty:
-            state_machine.restore(snapshot.data, snapshot.metadata.index)
+            state_machine.restore_from(storage.payload_path(snapshot), snapshot.metadata.index)
         self.conf_state: ConfState = snapshot.metadata.conf_state
         config = Config(
             id=node_id,
@@ -402,11 +407,12 @@ class RaftNode:
                 else:
                     self.storage.save(step.hard_state, sync=False)
             elif isinstance(step, ready_steps.Restore):
-                await self._in(self._snapshots, self.state_machine.restore, step.snapshot.data,
-                               step.snapshot.metadata.index)
+                await self._in(self._snapshots, self.state_machine.restore_from,
+                               self.storage.payload_path(step.snapshot), step.snapshot.metadata.index)
                 self.conf_state = step.snapshot.metadata.conf_state
+                ref = PayloadRef.decode(step.snapshot.data)
                 logger.info("node %d: installed a snapshot at index %d (%d bytes)",
-                            self.id, step.snapshot.metadata.index, len(step.snapshot.data))
+                            self.id, step.snapshot.metadata.index, ref.size if ref else len(step.snapshot.data))
                 if self.on_snapshot_restored is not None:
                     self.on_snapshot_restored()
             elif isinstance(step, ready_steps.Apply):
@@ -496,8 +502,13 @@ class RaftNode:
         # copy, and the loop must keep serving meanwhile. Nothing is applied
         # in between, since this task (the only one that applies) waits here.
         started = time.perf_counter()
-        data = await self._in(self._snapshots, self.state_machine.snapshot)
-        await self._in(self._snapshots, self.storage.create_snapshot, applied, self.conf_state, data)
+        payload = self.storage.payload_writer()
+        try:
+            await self._in(self._snapshots, self.state_machine.snapshot_into, payload.write)
+        except BaseException:
+            payload.abort()
+            raise
+        await self._in(self._snapshots, self.storage.create_snapshot, applied, self.conf_state, payload)
         metrics.snapshot_duration.observe(time.perf_counter() - started)
         logger.info("node %d: snapshot at applied index %d", self.id, applied)
 

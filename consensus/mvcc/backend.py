@@ -35,11 +35,12 @@ machine's durable applied index unless it holds a snapshot covering them;
 """
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import cachetools
 
@@ -52,6 +53,7 @@ _IN_CHUNK = 500  # revisions per "IN (...)" lookup, well under SQLite's variable
 # service reads over and over (heads, settings, tokens, drafts), small
 # beside the key index (about 90 MB for 100,000 keys).
 ROW_CACHE_BYTES = 8 * 1024 * 1024
+COPY_CHUNK = 1 << 20  # a snapshot is read back and handed on in pieces of this size
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -391,11 +393,12 @@ class Backend:
                 total += p.stat().st_size
         return total
 
-    def snapshot(self) -> bytes:
+    def snapshot_into(self, write: Callable[[bytes], object]) -> None:
         """A consistent copy of the whole database, as the bytes of a SQLite
-        file. Made with SQLite's online backup API into a temporary file
-        beside the database (same file system, no memory copy of pages
-        while copying), then read whole."""
+        file handed to ``write`` in pieces of ``COPY_CHUNK``. Made with
+        SQLite's online backup API into a temporary file beside the
+        database, then read back a piece at a time: the copy never sits in
+        memory whole, however large the store."""
         with tempfile.TemporaryDirectory(dir=self.path.parent, prefix=".snapshot-") as tmp:
             target = Path(tmp) / "snapshot.db"
             dst = sqlite3.connect(target)
@@ -403,17 +406,33 @@ class Backend:
                 self.conn.backup(dst)
             finally:
                 dst.close()
-            return target.read_bytes()
+            with open(target, "rb") as copy:
+                while piece := copy.read(COPY_CHUNK):
+                    write(piece)
+
+    def snapshot(self) -> bytes:
+        """``snapshot_into`` gathered into bytes (etcd's snapshot download)."""
+        pieces: list[bytes] = []
+        self.snapshot_into(pieces.append)
+        return b"".join(pieces)
 
     def restore(self, data: bytes) -> None:
-        """Replace the whole database with the snapshot ``data``, atomically:
-        the snapshot is written to a temporary file, checked, and copied into
-        this connection with the backup API, which replaces the destination
-        in one transaction (a crash leaves either the old or the new
-        database, never a mix)."""
+        """``restore_file`` from bytes."""
         with tempfile.TemporaryDirectory(dir=self.path.parent, prefix=".restore-") as tmp:
             source = Path(tmp) / "restore.db"
             source.write_bytes(data)
+            self.restore_file(source)
+
+    def restore_file(self, path: Path) -> None:
+        """Replace the whole database with the snapshot in the file ``path``
+        (left as it is), atomically: the file is copied beside the database
+        (by the kernel, not through memory), checked, and copied into this
+        connection with the backup API, which replaces the destination in
+        one transaction (a crash leaves either the old or the new database,
+        never a mix)."""
+        with tempfile.TemporaryDirectory(dir=self.path.parent, prefix=".restore-") as tmp:
+            source = Path(tmp) / "restore.db"
+            shutil.copyfile(path, source)
             src = sqlite3.connect(source)
             try:
                 try:

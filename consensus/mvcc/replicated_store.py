@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 from typing import Awaitable, Callable
 
 from consensus.node import NotLeaderError, RaftNode
@@ -105,16 +106,16 @@ class StoreApplier:
         if revoked:
             self.clock.retain(lease_id for lease_id, _ in self.machine.leases())
 
-    def snapshot(self) -> bytes:
-        return self.machine.snapshot()
+    def snapshot_into(self, write: Callable[[bytes], object]) -> None:
+        self.machine.snapshot_into(write)
 
-    def restore(self, data: bytes, index: int) -> None:
+    def restore_from(self, path: Path, index: int) -> None:
         # The database is durable on its own: on a restart it is usually
         # already past the Raft snapshot, and re-installing the snapshot
         # would only roll it back for the log to replay again.
         if self.machine.applied_index >= index:
             return
-        self.machine.restore(data, index)
+        self.machine.restore_file(path, index)
         self.clock.reset(self.machine.leases(), self.now())
 
 

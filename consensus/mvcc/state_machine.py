@@ -46,6 +46,7 @@ Contract for the runtime
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 from pathlib import Path
 from typing import Callable, Sequence
@@ -461,8 +462,23 @@ class StoreStateMachine:
             self._check_running()
             return self._backend.snapshot()
 
+    def snapshot_into(self, write: Callable[[bytes], object]) -> None:
+        """``snapshot()`` handed to ``write`` in pieces (a Raft snapshot's
+        payload file), never whole in memory."""
+        with self._lock:
+            self._check_running()
+            self._backend.snapshot_into(write)
+
     def restore(self, data: bytes, index: int | None = None) -> None:
-        """Replace the whole state with ``snapshot()`` bytes from any member,
+        """``restore_file`` from ``snapshot()`` bytes."""
+        with tempfile.TemporaryDirectory(dir=self._backend.path.parent, prefix=".restore-") as tmp:
+            source = Path(tmp) / "restore.db"
+            source.write_bytes(data)
+            self.restore_file(source, index)
+
+    def restore_file(self, path: Path, index: int | None = None) -> None:
+        """Replace the whole state with a snapshot from any member, held in
+        the file ``path`` (a Raft snapshot's payload),
         atomically, and rebuild the in-memory index. ``index``, if given, is
         the Raft index the snapshot was taken at; ``applied_index`` becomes at
         least that (entries the runtime applied itself, like conf changes,
@@ -471,7 +487,7 @@ class StoreStateMachine:
         listeners are called."""
         with self._lock:
             self._check_running()
-            self._backend.restore(data)  # a bad snapshot raises here, state unchanged
+            self._backend.restore_file(path)  # a bad snapshot raises here, state unchanged
             try:
                 if index is not None:
                     meta = self._backend.read_meta()

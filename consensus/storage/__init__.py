@@ -4,6 +4,8 @@
   backed by a WAL and snapshot files.
 - ``WAL`` (wal.py): segmented, checksummed write-ahead log with group commit.
 - ``SnapshotFiles`` (snapshot_files.py): atomic, checksummed snapshot files.
+- ``SnapshotPayloads`` (snapshot_payloads.py): each snapshot's payload as a
+  file of its own, written and read in pieces; the snapshot holds a reference.
 - Errors (errors.py), e.g. ``WALCorruptionError`` naming the file and offset.
 """
 from .durable import DurableStorage

@@ -6,6 +6,7 @@ Layout of a data directory::
     LOCK                      exclusive flock while open (files.py)
     wal/<seq>-<first>.wal     WAL segments (wal.py, segment.py)
     snap/<term>-<index>.snap  snapshot files (snapshot_files.py)
+    snap/<term>-<index>.payload  their payloads (snapshot_payloads.py)
 
 The ready contract (persist → send → apply → advance): ``save`` returns only
 after the batch's records are fsynced, and only then updates the in-memory
@@ -20,6 +21,13 @@ first, then a SNAPSHOT_MARKER is appended and fsynced; only the marker makes
 the snapshot count. After a snapshot, snapshot files beyond the newest
 ``keep_snapshots`` are deleted, and the WAL is released up to the *oldest kept*
 snapshot, so the entries after every kept snapshot stay on disk.
+
+A stored snapshot's data is always a ``PayloadRef``: the state machine's
+copy lives in the payload file, written and read in pieces, so neither the
+log in memory nor a snapshot sent to a follower holds a whole store
+(``payload_writer``, ``payload_path``). A payload is written first, then
+its snapshot file, then the marker; payloads whose snapshot file is gone
+(pruned, or never written) are deleted with the snapshots.
 
 Recovery choice (``open``): the snapshot used is the newest file that verifies
 and is not newer than the WAL's latest marker. Files newer than that marker
@@ -50,6 +58,7 @@ from .log_tail import LogTail
 from .records import EntryBatch, Record, SnapshotMarker
 from .replay import replay
 from .snapshot_files import SnapshotFiles, SnapshotName
+from .snapshot_payloads import PayloadRef, PayloadWriter, SnapshotPayloads
 from .wal import DEFAULT_SEGMENT_SIZE, WAL, WALStats
 
 log = logging.getLogger(__name__)
@@ -70,6 +79,7 @@ class DurableStorage:
         lock: DirLock,
         wal: WAL,
         snap_files: SnapshotFiles,
+        payloads: SnapshotPayloads,
         memory: MemoryStorage,
         keep_snapshots: int,
         catch_up_entries: int = 0,
@@ -79,6 +89,7 @@ class DurableStorage:
         self._lock = lock
         self._wal = wal
         self._snap_files = snap_files
+        self._payloads = payloads
         self._memory = memory
         self._keep_snapshots = keep_snapshots
         self._catch_up_entries = catch_up_entries
@@ -112,6 +123,9 @@ class DurableStorage:
         try:
             snap_files = SnapshotFiles(data_dir / SNAP_DIR, files)
             snap_files.remove_temp_files()
+            payloads = SnapshotPayloads(data_dir / SNAP_DIR, files)
+            for path in payloads.remove_temp_files():
+                log.warning("snapshot directory: removed %s left by an interrupted payload write", path)
             if not WAL.exists(data_dir / WAL_DIR, files) and snap_files.list():
                 raise UnrecoverableStateError(
                     f"{data_dir}: snapshot files exist but the WAL directory has no segments; "
@@ -119,7 +133,8 @@ class DurableStorage:
                 )
             wal, records = WAL.open(data_dir / WAL_DIR, segment_size=segment_size, files=files)
             try:
-                snapshot = _choose_snapshot(snap_files, wal.tail)
+                snapshot = _choose_snapshot(snap_files, payloads, wal.tail)
+                _remove_orphan_payloads(snap_files, payloads, None)
                 memory = replay(records, snapshot)
             except BaseException:
                 wal.close()
@@ -127,7 +142,7 @@ class DurableStorage:
         except BaseException:
             lock.release()
             raise
-        return cls(data_dir, lock, wal, snap_files, memory, keep_snapshots, catch_up_entries)
+        return cls(data_dir, lock, wal, snap_files, payloads, memory, keep_snapshots, catch_up_entries)
 
     # -- LogStorage (reads) ------------------------------------------------
 
@@ -168,6 +183,42 @@ class DurableStorage:
     def wal_stats(self) -> WALStats:
         return self._wal.stats
 
+    # -- snapshot payloads ----------------------------------------------------
+
+    def payload_writer(self) -> PayloadWriter:
+        """A new payload file to write a state machine's copy into, for
+        ``create_snapshot`` (taken here) or ``save`` (received from the
+        leader: the transport writes it, then delivers the snapshot)."""
+        self._check_usable()
+        return self._payloads.writer()
+
+    def payload_path(self, snapshot: Snapshot) -> Path:
+        """The payload file of a stored or received snapshot. It stays
+        readable through an open file even after a newer snapshot prunes
+        it, so a reader opens it once (the transport, a restore)."""
+        meta = snapshot.metadata
+        if PayloadRef.decode(snapshot.data) is None:
+            raise ValueError(f"snapshot at index {meta.index} holds its payload inline, not a reference")
+        return self._payloads.path(meta.term, meta.index)
+
+    def payload_file(self, snapshot: Snapshot) -> tuple[Path, int, int] | None:
+        """(path, size, CRC32) of ``snapshot``'s payload; None if its data is
+        inline (the transport's ``SnapshotPayloads``)."""
+        ref = PayloadRef.decode(snapshot.data)
+        if ref is None:
+            return None
+        meta = snapshot.metadata
+        return self._payloads.path(meta.term, meta.index), ref.size, ref.crc
+
+    @staticmethod
+    def payload_reference(data: bytes) -> tuple[int, int] | None:
+        ref = PayloadRef.decode(data)
+        return None if ref is None else (ref.size, ref.crc)
+
+    def read_payload(self, snapshot: Snapshot) -> bytes:
+        """The whole payload of ``snapshot`` (small state machines and tests)."""
+        return self._snap_files.files.read_bytes(self.payload_path(snapshot))
+
     # -- writes -------------------------------------------------------------
 
     def save(
@@ -207,6 +258,7 @@ class DurableStorage:
         records: list[Record] = []
         if has_snapshot:
             assert snapshot is not None
+            snapshot = self._with_payload_file(snapshot)
             records.append(SnapshotMarker(snapshot.metadata.index, snapshot.metadata.term, resets_log=True))
         if entries:
             records.append(EntryBatch(tuple(entries)))
@@ -233,9 +285,11 @@ class DurableStorage:
             self._write(records, update, snapshot)
             self._release_covered()
 
-    def create_snapshot(self, index: int, conf_state: ConfState, data: bytes) -> Snapshot:
-        """Record the application's state ``data`` as of applied ``index``:
-        write the snapshot file, commit its marker to the WAL, then compact the
+    def create_snapshot(self, index: int, conf_state: ConfState, data: PayloadWriter | bytes) -> Snapshot:
+        """Record the application's state as of applied ``index``, written
+        into ``data`` (a ``payload_writer()``, or bytes for a small state):
+        make the payload durable, write the snapshot file, commit its marker
+        to the WAL, then compact the
         in-memory log to ``catch_up_entries`` before ``index`` and delete
         covered segments and old snapshot files. Returns the snapshot.
 
@@ -249,17 +303,23 @@ class DurableStorage:
         snapshot, UnavailableError if it is past the last entry.
         """
         self._check_usable()
+        writer = data if isinstance(data, PayloadWriter) else self._inline_writer(data)
         with self._snapshot_lock:
-            with self._memory_cond:
-                if index <= self._memory.snapshot().metadata.index:
-                    raise SnapshotOutOfDateError(index)
-                if index > self._memory.last_index():
-                    raise UnavailableError(index)
-                term = self._memory.term(index)
-            snapshot = Snapshot(SnapshotMetadata(index, term, conf_state), data)
+            try:
+                with self._memory_cond:
+                    if index <= self._memory.snapshot().metadata.index:
+                        raise SnapshotOutOfDateError(index)
+                    if index > self._memory.last_index():
+                        raise UnavailableError(index)
+                    term = self._memory.term(index)
+            except BaseException:
+                writer.abort()
+                raise
+            ref = writer.finish(term, index).encode()
+            snapshot = Snapshot(SnapshotMetadata(index, term, conf_state), ref)
 
             def update(memory: MemoryStorage) -> None:
-                memory.create_snapshot(index, conf_state, data)
+                memory.create_snapshot(index, conf_state, ref)
                 keep_from = index - self._catch_up_entries
                 if keep_from >= memory.first_index():
                     memory.compact(keep_from)
@@ -325,11 +385,36 @@ class DurableStorage:
                 self._applied_ticket = ticket
                 self._memory_cond.notify_all()
 
+    def _inline_writer(self, data: bytes) -> PayloadWriter:
+        writer = self._payloads.writer()
+        try:
+            writer.write(data)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer
+
+    def _with_payload_file(self, snapshot: Snapshot) -> Snapshot:
+        """``snapshot`` as stored: its data a reference to a payload file
+        present in this directory. A snapshot carrying its payload inline
+        (from a caller without payload files) has it written first."""
+        meta = snapshot.metadata
+        ref = PayloadRef.decode(snapshot.data)
+        if ref is None:
+            ref = self._inline_writer(snapshot.data).finish(meta.term, meta.index)
+            return Snapshot(meta, ref.encode())
+        if (meta.term, meta.index) not in self._payloads.present():
+            raise ValueError(f"snapshot at index {meta.index} term {meta.term} has no payload file here")
+        return snapshot
+
     def _release_covered(self) -> None:
-        """Delete snapshot files beyond the newest ``keep_snapshots``, then WAL
-        segments covered by the oldest snapshot still kept."""
+        """Delete snapshot files beyond the newest ``keep_snapshots`` and
+        their payloads, then WAL segments covered by the oldest snapshot
+        still kept."""
         self._snap_files.prune(self._keep_snapshots)
         kept = self._snap_files.list()
+        if kept:
+            _remove_orphan_payloads(self._snap_files, self._payloads, kept[-1].index)
         if kept:
             self._wal.release_to(min(kept[0].index, self._wal.tail.snapshot_index))
 
@@ -340,7 +425,34 @@ class DurableStorage:
             raise StorageFailedError(f"storage {self._data_dir} failed earlier: {self._failure!r}")
 
 
-def _choose_snapshot(snap_files: SnapshotFiles, tail: LogTail) -> Snapshot:
+def _remove_orphan_payloads(snap_files: SnapshotFiles, payloads: SnapshotPayloads, up_to: int | None) -> None:
+    """Delete payloads without a snapshot file, at or below index ``up_to``
+    (all of them if None: on open, when nothing is being received). A
+    payload above ``up_to`` may be one just received, whose snapshot the
+    runtime is about to save."""
+    stored = {(name.term, name.index) for name in snap_files.list()}
+    payloads.remove({point for point in payloads.present() - stored if up_to is None or point[1] <= up_to})
+
+
+def _stored_form(snap_files: SnapshotFiles, payloads: SnapshotPayloads, name: SnapshotName,
+                 snapshot: Snapshot) -> Snapshot:
+    """A loaded snapshot whose payload file is present; an older snapshot
+    file holding its payload inline is rewritten in the stored form.
+    Raises SnapshotFileError if the payload file is missing."""
+    meta = snapshot.metadata
+    if PayloadRef.decode(snapshot.data) is not None:
+        if (meta.term, meta.index) not in payloads.present():
+            raise SnapshotFileError(name.path, f"its payload {payloads.path(meta.term, meta.index)} is missing")
+        return snapshot
+    writer = payloads.writer()
+    writer.write(snapshot.data)
+    stored = Snapshot(meta, writer.finish(meta.term, meta.index).encode())
+    snap_files.save(stored)
+    log.info("%s: moved its payload into %s", name.path, payloads.path(meta.term, meta.index))
+    return stored
+
+
+def _choose_snapshot(snap_files: SnapshotFiles, payloads: SnapshotPayloads, tail: LogTail) -> Snapshot:
     """The snapshot recovery starts from; see the module docstring."""
     names = snap_files.list()
     committed: list[SnapshotName] = []
@@ -361,7 +473,7 @@ def _choose_snapshot(snap_files: SnapshotFiles, tail: LogTail) -> Snapshot:
 
     for name in reversed(committed):
         try:
-            snapshot = snap_files.load(name)
+            snapshot = _stored_form(snap_files, payloads, name, snap_files.load(name))
         except SnapshotFileError as exc:
             moved = snap_files.quarantine(name)
             log.error("%s; moved it to %s and trying the previous snapshot", exc, moved)

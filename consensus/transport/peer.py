@@ -50,7 +50,7 @@ from .frames import HANDSHAKE_MAX_FRAME, HEADER_SIZE, FrameError, FrameKind, fra
 from .handshake import NONCE_SIZE, DialerHandshake, HandshakeError, Identity
 from .log_limit import RateLimitedLog
 from .options import TransportOptions
-from .snapshot_stream import SnapshotSender, SnapshotStreamError, decode_ack
+from .snapshot_stream import SnapshotPayloads, SnapshotSender, SnapshotStreamError, decode_ack
 from .stats import PeerCounters
 from .stream import FramedStream
 
@@ -74,8 +74,10 @@ class PeerSender:
         report_snapshot: Callable[[int, bool], None],
         rng: random.Random,
         log: RateLimitedLog,
+        payloads: SnapshotPayloads | None = None,
     ) -> None:
         self.peer_id = peer_id
+        self._payloads = payloads
         self.host = host
         self.port = port
         self._identity = identity
@@ -255,6 +257,7 @@ class PeerSender:
         self._queue.clear()
         self._queued_bytes = 0
         for sender in ([self._snapshot] if self._snapshot else []) + list(self._awaiting_ack.values()):
+            sender.close()
             snapshots.append(sender.message)
         self._snapshot = None
         self._awaiting_ack.clear()
@@ -313,12 +316,21 @@ class PeerSender:
             _flush(parts, batch, opts.max_frame_bytes)
             if self._snapshot is not None:
                 sender = self._snapshot
-                chunk = sender.next_chunk()
-                assert chunk is not None
-                parts += (frame_header(FrameKind.SNAPSHOT_CHUNK, len(chunk), opts.max_frame_bytes), chunk)
-                if sender.done:
-                    self._awaiting_ack[sender.stream_id] = sender
+                try:
+                    chunk = sender.next_chunk()
+                except OSError as exc:
+                    # The payload file could not be read: this stream is
+                    # lost (the receiver drops it when the next one starts);
+                    # Raft sends another snapshot.
                     self._snapshot = None
+                    sender.close()
+                    self._snapshot_lost(f"its payload could not be read: {exc}")
+                    chunk = None
+                if chunk is not None:
+                    parts += (frame_header(FrameKind.SNAPSHOT_CHUNK, len(chunk), opts.max_frame_bytes), chunk)
+                    if sender.done:
+                        self._awaiting_ack[sender.stream_id] = sender
+                        self._snapshot = None
             if ping_due:
                 self._ping_id += 1
                 body = msgpack.packb((self._ping_id,))
@@ -348,10 +360,23 @@ class PeerSender:
             return
         stream_id = self._next_stream_id
         self._next_stream_id += 1
-        self._snapshot = SnapshotSender(message, stream_id, self._options.snapshot_chunk_bytes, header=header)
         assert message.snapshot is not None
+        try:
+            payload = self._payloads.payload_file(message.snapshot) if self._payloads is not None else None
+            self._snapshot = SnapshotSender(message, stream_id, self._options.snapshot_chunk_bytes,
+                                            header=header, payload_file=payload)
+        except (OSError, ValueError) as exc:
+            # e.g. pruned by a newer snapshot before the stream began.
+            self._snapshot_lost(f"its payload cannot be opened: {exc}")
+            return
         logger.info("streaming snapshot index=%d (%d bytes) to member %d",
-                    message.snapshot.metadata.index, len(message.snapshot.data), self.peer_id)
+                    message.snapshot.metadata.index, self._snapshot.total, self.peer_id)
+
+    def _snapshot_lost(self, reason: str) -> None:
+        logger.warning("snapshot to member %d not sent: %s", self.peer_id, reason)
+        self._counters.snapshots_failed += 1
+        if not self._closed:
+            self._report_snapshot(self.peer_id, False)
 
     async def _read_loop(self, stream: FramedStream) -> None:
         """Pongs and snapshot acknowledgements. Nothing for dead_peer_timeout

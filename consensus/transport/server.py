@@ -32,7 +32,7 @@ from .frames import HANDSHAKE_MAX_FRAME, HEADER_SIZE, FrameError, FrameKind
 from .handshake import NONCE_SIZE, HandshakeError, HandshakeRefused, Identity, ListenerHandshake
 from .log_limit import RateLimitedLog
 from .options import TransportOptions
-from .snapshot_stream import SnapshotAssembler, SnapshotStreamError, encode_ack
+from .snapshot_stream import SnapshotAssembler, SnapshotPayloads, SnapshotStreamError, encode_ack
 from .stats import PeerCounters
 from .stream import FramedStream
 
@@ -57,8 +57,10 @@ class PeerListener:
         log: RateLimitedLog,
         lookup_member: Lookup | None = None,
         on_authenticated: Callable[[int], None] = lambda peer_id: None,
+        payloads: SnapshotPayloads | None = None,
     ) -> None:
         self._identity = identity
+        self._payloads = payloads
         self._options = options
         self._is_peer = is_peer
         self._counters = counters
@@ -173,7 +175,13 @@ class PeerListener:
         return handshake.peer_id
 
     async def _serve(self, stream: FramedStream, peer_id: int) -> None:
-        assembler = SnapshotAssembler(self._options.max_snapshot_bytes)
+        assembler = SnapshotAssembler(self._options.max_snapshot_bytes, self._payloads)
+        try:
+            await self._serve_frames(stream, peer_id, assembler)
+        finally:
+            assembler.close()  # a payload file left half written is deleted
+
+    async def _serve_frames(self, stream: FramedStream, peer_id: int, assembler: SnapshotAssembler) -> None:
         timeout = self._options.dead_peer_timeout
         while True:
             try:
@@ -190,7 +198,9 @@ class PeerListener:
             elif kind == FrameKind.SNAPSHOT_CHUNK:
                 done = assembler.feed(body)
                 if done is not None:
-                    stream_id, message = done
+                    stream_id, finish = done
+                    # fsyncs the payload file: off the loop.
+                    message = await asyncio.to_thread(finish)
                     ok = self._accept(peer_id, message, counters)
                     stream.write_frame(FrameKind.SNAPSHOT_ACK, encode_ack(stream_id, ok))
                     await stream.drain()

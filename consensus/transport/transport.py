@@ -26,7 +26,7 @@ from .options import TransportOptions
 from .discovery import Lookup
 from .peer import PeerSender
 from .server import PeerListener
-from .snapshot_stream import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_SNAPSHOT, snapshot_header
+from .snapshot_stream import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_SNAPSHOT, SnapshotPayloads, snapshot_header
 from .stats import PeerCounters, PeerStats
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,12 @@ class PeerTransport:
     (False: dropped, replaced by a newer snapshot, refused by the receiver, or
     cut off). Raft's own retry (the follower is probed again after an election
     timeout in snapshot state) covers a failure; the node may also report it.
+
+    ``payloads``: where snapshot payload files are (the member's
+    ``DurableStorage``; ``snapshot_stream.SnapshotPayloads``): a snapshot
+    referring to one is streamed from that file and received into a new
+    one. Without it, only snapshots holding their data inline are sent and
+    received.
 
     ``secret`` authenticates members to each other (every member needs the
     same one; 32 random bytes are plenty) and ``cluster_id`` keeps members of
@@ -85,8 +91,10 @@ class PeerTransport:
         backoff_max: float = 1.0,
         rng: random.Random | None = None,
         lookup_member: Lookup | None = None,
+        payloads: SnapshotPayloads | None = None,
     ) -> None:
         self._identity = Identity(node_id, cluster_id, secret)
+        self._payloads = payloads
         self._options = TransportOptions(
             max_queue_messages=max_queue_messages,
             max_queue_bytes=max_queue_bytes,
@@ -120,6 +128,7 @@ class PeerTransport:
             log=self._log,
             lookup_member=lookup_member,
             on_authenticated=self._peer_is_up,
+            payloads=payloads,
         )
         self._started = False
 
@@ -170,6 +179,7 @@ class PeerTransport:
             report_snapshot=self._report_snapshot,
             rng=self._rng,
             log=self._log,
+            payloads=self._payloads,
         )
         self._counters[peer_id] = counters
         self._peers[peer_id] = peer
@@ -211,7 +221,7 @@ class PeerTransport:
                 continue
             is_snapshot = message.type == MessageType.SNAP and message.snapshot is not None
             try:
-                encoded = snapshot_header(message) if is_snapshot else encode_message(message)
+                encoded = snapshot_header(message, self._payloads) if is_snapshot else encode_message(message)
             except CodecError as exc:
                 raise ValueError(str(exc)) from exc
             peer.enqueue(message, encoded, snapshot=is_snapshot)

@@ -26,6 +26,7 @@ from consensus.raft.messages import (
     Entry,
     EntryType,
     Message,
+    MessageType,
 )
 from consensus.raft.raft import Config, ProposalDroppedError
 from consensus.raft.raw_node import RawNode
@@ -223,12 +224,13 @@ class Network:
     def __init__(self, rng: random.Random, opts: SimOptions) -> None:
         self.rng = rng
         self.opts = opts
-        self.in_flight: list[tuple[int, int, Message]] = []
+        # (deliver at, sequence, message, a SNAP's payload as the transport streams it)
+        self.in_flight: list[tuple[int, int, Message, bytes | None]] = []
         self.blocked: set[tuple[int, int]] = set()
         self.faulty = True
         self._seq = 0
 
-    def send(self, m: Message, now: int) -> None:
+    def send(self, m: Message, now: int, payload: bytes | None = None) -> None:
         rng = self.rng
         if (m.frm, m.to) in self.blocked:
             return
@@ -240,13 +242,13 @@ class Network:
             if self.faulty and rng.random() < self.opts.long_delay_rate:
                 delay = rng.randint(self.opts.election_tick, 3 * self.opts.election_tick)
             self._seq += 1
-            self.in_flight.append((now + 1 + delay, self._seq, m))
+            self.in_flight.append((now + 1 + delay, self._seq, m, payload))
 
-    def due(self, now: int) -> list[Message]:
+    def due(self, now: int) -> list[tuple[Message, bytes | None]]:
         ready = [x for x in self.in_flight if x[0] <= now]
         self.in_flight = [x for x in self.in_flight if x[0] > now]
         self.rng.shuffle(ready)  # reordering among messages due together
-        return [m for _, _, m in ready if (m.frm, m.to) not in self.blocked]
+        return [(m, payload) for _, _, m, payload in ready if (m.frm, m.to) not in self.blocked]
 
 
 class Cluster:
@@ -284,7 +286,7 @@ class Cluster:
         snap = node.storage.snapshot()
         node.app = RegisterApp()
         if not snap.is_empty:
-            node.app.restore(snap.data, snap.metadata.conf_state)
+            node.app.restore(node.storage.read_payload(snap), snap.metadata.conf_state)
         config = Config(
             id=node.id, peers=node.bootstrap_peers, election_tick=self.opts.election_tick,
             heartbeat_tick=1, max_inflight_msgs=8, max_size_per_msg=self.opts.max_size_per_msg,
@@ -336,11 +338,14 @@ class Cluster:
                 return
             if isinstance(step, ready_steps.Send):
                 for m in step.messages:
-                    self.net.send(m, self.now)
+                    # A snapshot's payload is read from the sender's payload
+                    # file as the transport opens it when the stream starts.
+                    payload = node.storage.read_payload(m.snapshot) if m.type == MessageType.SNAP else None
+                    self.net.send(m, self.now, payload)
             elif isinstance(step, ready_steps.Persist):
                 self._persist(node, step)
             elif isinstance(step, ready_steps.Restore):
-                node.app.restore(step.snapshot.data, step.snapshot.metadata.conf_state)
+                node.app.restore(node.storage.read_payload(step.snapshot), step.snapshot.metadata.conf_state)
             elif isinstance(step, ready_steps.Apply):
                 self._apply(node, step.entries)
             elif isinstance(step, ready_steps.Release):
@@ -565,9 +570,15 @@ class Cluster:
             self.figure8.step()
         elif faults:
             self.random_event()
-        for m in self.net.due(self.now):
+        for m, payload in self.net.due(self.now):
             node = self.nodes.get(m.to)
             if node is not None and node.up:
+                if payload is not None:
+                    # The receiving transport writes the payload into a new
+                    # payload file of this member before delivering.
+                    writer = node.storage.payload_writer()
+                    writer.write(payload)
+                    writer.finish(m.snapshot.metadata.term, m.snapshot.metadata.index)
                 node.raw.step(m)
                 # Leadership can be won and lost within one round: look after
                 # every input, not only at the end of the round.

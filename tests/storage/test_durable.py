@@ -3,12 +3,14 @@ crash recovery and the data directory lock."""
 from __future__ import annotations
 
 import logging
+import zlib
 
 import pytest
 
 from consensus.raft.log_storage import CompactedError, SnapshotOutOfDateError, UnavailableError
 from consensus.raft.messages import ConfState, HardState, Snapshot, SnapshotMetadata
-from consensus.storage import DataDirLockedError, DurableStorage, UnrecoverableStateError
+from consensus.storage import DataDirLockedError, DurableStorage, SnapshotFiles, UnrecoverableStateError
+from consensus.storage.snapshot_payloads import PayloadRef
 
 from .support import crash_copy, entry, flip_bit, segment_paths
 
@@ -89,8 +91,10 @@ def test_create_snapshot_compacts_memory_and_releases_segments_and_old_files(tmp
             storage.entries(250, 252)
         assert storage.snapshot().metadata == SnapshotMetadata(250, 1, VOTERS)
         snap_files = sorted(p.name for p in (tmp_path / "snap").iterdir())
-        assert snap_files == [
+        assert snap_files == [  # the pruned snapshot's payload went with it
+            "0000000000000001-0000000000000200.payload",
             "0000000000000001-0000000000000200.snap",
+            "0000000000000001-0000000000000250.payload",
             "0000000000000001-0000000000000250.snap",
         ]
         segments = storage._wal.segments()
@@ -130,7 +134,9 @@ def test_an_installed_snapshot_replaces_the_log_and_is_persisted(tmp_path):
     with DurableStorage.open(tmp_path) as storage:
         fill(storage, 1, 10, commit=0)  # stale entries, about to be replaced
         storage.save(HardState(3, 0, 50), [entry(51, 3), entry(52, 3)], leader_snapshot)
-        assert storage.snapshot() == leader_snapshot
+        # Stored as a payload file, the snapshot holding only a reference.
+        assert storage.snapshot().metadata == leader_snapshot.metadata
+        assert storage.read_payload(storage.snapshot()) == b"leader state"
         assert (storage.first_index(), storage.last_index()) == (51, 52)
         assert storage.initial_state() == (HardState(3, 0, 50), ConfState((1, 2), (5,)))
         with pytest.raises(SnapshotOutOfDateError):
@@ -193,7 +199,7 @@ def test_a_corrupt_newest_snapshot_falls_back_to_the_previous_one(tmp_path, capl
     errors = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
     assert str(newest) in errors and "checksum" in errors
     assert "index 10" in errors  # says which snapshot is used instead
-    assert storage.snapshot().data == b"ten"
+    assert storage.read_payload(storage.snapshot()) == b"ten"
     assert storage.first_index() == 11
     assert storage.entries(31, 41) == expected_entries
     assert storage.hard_state == hard_state
@@ -238,3 +244,88 @@ def test_a_commit_only_hard_state_is_written_without_an_fsync(tmp_path):
     reopened = DurableStorage.open(tmp_path)
     assert reopened.hard_state.commit == 3 and reopened.last_index() == 4
     reopened.close()
+
+
+# -- snapshot payloads: the state machine's copy as a file ---------------------
+
+
+def test_a_snapshot_payload_is_written_in_pieces_and_the_snapshot_holds_only_its_reference(tmp_path):
+    with DurableStorage.open(tmp_path, catch_up_entries=0) as storage:
+        fill(storage, 1, 20)
+        writer = storage.payload_writer()
+        for piece in (b"a" * 1000, b"b" * 1000, b"c"):
+            writer.write(piece)
+        snapshot = storage.create_snapshot(20, VOTERS, writer)
+        assert PayloadRef.decode(snapshot.data) == PayloadRef(2001, zlib.crc32(b"a" * 1000 + b"b" * 1000 + b"c"))
+        path = storage.payload_path(snapshot)
+        assert path == tmp_path / "snap" / "0000000000000001-0000000000000020.payload"
+        assert path.read_bytes() == b"a" * 1000 + b"b" * 1000 + b"c"
+        assert not list((tmp_path / "snap").glob("*.tmp"))
+    with DurableStorage.open(tmp_path) as storage:
+        assert storage.snapshot() == snapshot
+
+
+def test_a_received_snapshot_is_saved_over_the_payload_the_transport_wrote(tmp_path):
+    meta = SnapshotMetadata(50, 3, VOTERS)
+    with DurableStorage.open(tmp_path) as storage:
+        writer = storage.payload_writer()
+        writer.write(b"leader's store")
+        ref = writer.finish(meta.term, meta.index)
+        storage.save(HardState(3, 0, 50), snapshot=Snapshot(meta, ref.encode()))
+        assert storage.read_payload(storage.snapshot()) == b"leader's store"
+        # A reference to a payload this member does not have is refused
+        # before anything is written.
+        with pytest.raises(ValueError, match="no payload file"):
+            storage.save(snapshot=Snapshot(SnapshotMetadata(60, 3, VOTERS), ref.encode()))
+        assert storage.snapshot().metadata == meta
+
+
+def test_payloads_of_pruned_unsaved_or_interrupted_snapshots_are_deleted(tmp_path):
+    snap = tmp_path / "snap"
+    with DurableStorage.open(tmp_path, catch_up_entries=0) as storage:
+        fill(storage, 1, 40)
+        storage.create_snapshot(10, VOTERS, b"ten")
+        # Received but never saved (the member stopped first), and a write
+        # cut by a crash.
+        received = storage.payload_writer()
+        received.write(b"from the leader")
+        received.finish(2, 35)
+        interrupted = storage.payload_writer()
+        interrupted.write(b"half")
+        storage.create_snapshot(20, VOTERS, b"twenty")
+        storage.create_snapshot(30, VOTERS, b"thirty")  # prunes 10 (two kept)
+        assert not (snap / "0000000000000001-0000000000000010.payload").exists()
+        assert (snap / "0000000000000002-0000000000000035.payload").exists()  # above the snapshot: may be saved yet
+    with DurableStorage.open(tmp_path) as storage:
+        assert sorted(p.name for p in snap.iterdir()) == [
+            "0000000000000001-0000000000000020.payload", "0000000000000001-0000000000000020.snap",
+            "0000000000000001-0000000000000030.payload", "0000000000000001-0000000000000030.snap",
+        ]
+        assert storage.read_payload(storage.snapshot()) == b"thirty"
+
+
+def test_a_snapshot_whose_payload_is_missing_falls_back_to_the_previous_one(tmp_path, caplog):
+    with DurableStorage.open(tmp_path) as storage:
+        fill(storage, 1, 40)
+        storage.create_snapshot(10, VOTERS, b"ten")
+        storage.create_snapshot(30, VOTERS, b"thirty")
+    (tmp_path / "snap" / "0000000000000001-0000000000000030.payload").unlink()
+    with caplog.at_level(logging.ERROR, logger="consensus.storage"):
+        storage = DurableStorage.open(tmp_path)
+    assert "payload" in caplog.text and "missing" in caplog.text
+    assert storage.snapshot().metadata.index == 10 and storage.read_payload(storage.snapshot()) == b"ten"
+    storage.close()
+
+
+def test_a_snapshot_file_from_before_payload_files_is_moved_into_one(tmp_path):
+    with DurableStorage.open(tmp_path) as storage:
+        fill(storage, 1, 10)
+        storage.create_snapshot(10, VOTERS, b"old state")
+    snap = tmp_path / "snap"
+    (snap / "0000000000000001-0000000000000010.payload").unlink()
+    inline = Snapshot(SnapshotMetadata(10, 1, VOTERS), b"old state")
+    SnapshotFiles(snap).save(inline)  # the format of an earlier version: the payload inside
+    with DurableStorage.open(tmp_path) as storage:
+        assert PayloadRef.decode(storage.snapshot().data) is not None
+        assert storage.read_payload(storage.snapshot()) == b"old state"
+    assert SnapshotFiles(snap).load(SnapshotFiles(snap).list()[0]).data == storage.snapshot().data

@@ -65,6 +65,16 @@ def _snap_message(data: bytes) -> Message:
     return Message(MessageType.SNAP, to=2, frm=1, term=3, snapshot=Snapshot(meta, data))
 
 
+def _feed(assembler, chunk):
+    """Feed one chunk; at a stream's end, finish it (as the listener does,
+    in a thread) and return (stream_id, message)."""
+    done = assembler.feed(chunk)
+    if done is None:
+        return None
+    stream_id, finish = done
+    return stream_id, finish()
+
+
 def test_snapshot_is_cut_into_chunks_and_reassembled():
     data = bytes(range(256)) * 4000 + b"tail"  # 1,024,004 bytes
     message = _snap_message(data)
@@ -75,9 +85,9 @@ def test_snapshot_is_cut_into_chunks_and_reassembled():
         chunks.append(chunk)
     assert len(chunks) == 11 and sender.done
     for chunk in chunks[:-1]:
-        assert assembler.feed(chunk) is None
+        assert _feed(assembler, chunk) is None
         assert assembler.in_progress
-    stream_id, delivered = assembler.feed(chunks[-1])
+    stream_id, delivered = _feed(assembler, chunks[-1])
     assert stream_id == 7 and delivered == message
     assert not assembler.in_progress
 
@@ -87,7 +97,7 @@ def test_empty_snapshot_data_is_one_chunk():
     sender = SnapshotSender(message, stream_id=1)
     chunk = sender.next_chunk()
     assert sender.next_chunk() is None
-    assert SnapshotAssembler().feed(chunk) == (1, message)
+    assert _feed(SnapshotAssembler(), chunk) == (1, message)
 
 
 def _chunks(message, **kwargs):
@@ -114,7 +124,7 @@ def test_gaps_corruption_and_oversize_are_refused():
     for chunk in chunks[:-1]:
         assembler.feed(chunk)
     with pytest.raises(SnapshotStreamError, match="checksum"):
-        assembler.feed(msgpack.packb(fields, use_bin_type=True))
+        _feed(assembler, msgpack.packb(fields, use_bin_type=True))
     with pytest.raises(SnapshotStreamError, match="malformed"):
         SnapshotAssembler().feed(b"\xc1")
 
@@ -126,7 +136,7 @@ def test_a_new_stream_replaces_an_unfinished_one():
     assembler = SnapshotAssembler()
     assembler.feed(old[0])
     assert assembler.feed(new[0]) is None
-    assert assembler.feed(new[1]) == (2, new_message)
+    assert _feed(assembler, new[1]) == (2, new_message)
 
 
 def test_header_must_be_a_snap_without_data():
