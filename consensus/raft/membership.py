@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .messages import NONE, ConfChange, ConfChangeType, ConfState, Entry, EntryType, StateType
+from .messages import NONE, ConfChange, ConfChangeType, ConfState, Entry, EntryType, MessageType as MT, StateType
 from .progress import Progress
 from .raft_log import RaftInvariantError
 
@@ -80,7 +80,13 @@ class Membership:
         )
         if self.state == StateType.LEADER:
             if self.id not in self.voters:
-                self.logger.info("raft %d was removed; stepping down", self.id)
+                # The others may not know the removal committed: with two
+                # voters, the one left would wait forever for the removed
+                # one's vote. Tell them the commit index (capped at what
+                # each holds, as a heartbeat does) before stepping down.
+                self.logger.info("raft %d was removed; telling the others the commit and stepping down", self.id)
+                for member, pr in self.prs.items():
+                    self._send(MT.HEARTBEAT, member, commit=min(pr.match, self.raft_log.committed))
                 self.become_follower(self.term, NONE)
             else:
                 if self.lead_transferee != NONE and self.lead_transferee not in self.voters:
