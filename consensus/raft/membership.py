@@ -46,6 +46,15 @@ class Membership:
     def conf_state(self) -> ConfState:
         return ConfState(tuple(sorted(self.voters)), tuple(sorted(self.learners)))
 
+    def step_down_removed(self) -> None:
+        """A removed leader whose hand-over did not complete: tell the
+        others the commit index (capped at what each holds, as a heartbeat
+        does), then step down."""
+        for member, pr in self.prs.items():
+            self._send(MT.HEARTBEAT, member, commit=min(pr.match, self.raft_log.committed))
+        self.logger.info("raft %d was removed and could not hand over leadership; stepping down", self.id)
+        self.become_follower(self.term, NONE)
+
     def apply_conf_change(self, cc: ConfChange) -> ConfState:
         """Make a committed membership change take effect on this node."""
         node_id = cc.node_id
@@ -81,13 +90,21 @@ class Membership:
         if self.state == StateType.LEADER:
             if self.id not in self.voters:
                 # The others may not know the removal committed: with two
-                # voters, the one left would wait forever for the removed
-                # one's vote. Tell them the commit index (capped at what
-                # each holds, as a heartbeat does) before stepping down.
-                self.logger.info("raft %d was removed; telling the others the commit and stepping down", self.id)
-                for member, pr in self.prs.items():
-                    self._send(MT.HEARTBEAT, member, commit=min(pr.match, self.raft_log.committed))
-                self.become_follower(self.term, NONE)
+                # voters, the one left, still under the old configuration,
+                # needs the removed one's vote, and would wait for it forever
+                # should the removed one step down with a longer log. So the
+                # removed leader keeps leading (it takes no proposals) until
+                # it has handed leadership to the most up-to-date voter left
+                # (etcd's raft leaves this as a TODO); a transfer that times
+                # out ends in ``step_down_removed``.
+                if not self.voters:
+                    self.step_down_removed()
+                    return self.conf_state()
+                target = max((pr.match, member) for member, pr in self.prs.items() if member in self.voters)[1]
+                self.logger.info("raft %d was removed; handing leadership to %d before stepping down",
+                                 self.id, target)
+                self.lead_transferee = NONE
+                self._handle_transfer_leader(target, self.prs[target])
             else:
                 if self.lead_transferee != NONE and self.lead_transferee not in self.voters:
                     self.lead_transferee = NONE

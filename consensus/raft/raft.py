@@ -328,6 +328,8 @@ class Raft(Membership):
             if self.state == StateType.LEADER and self.lead_transferee != NONE:
                 self.logger.info("raft %d aborts transfer to %d: timed out", self.id, self.lead_transferee)
                 self.lead_transferee = NONE
+            if self.state == StateType.LEADER and self.id not in self.prs:
+                self.step_down_removed()
         if self.state != StateType.LEADER:
             return
         for node_id, pr in self.prs.items():

@@ -179,16 +179,17 @@ def test_conf_change_is_refused_before_an_entry_of_the_leaders_term_is_applied()
 
 
 def test_removed_leader_steps_down_and_the_rest_elect_a_leader():
-    """The leader removes itself: once applied it is no longer leader, never
+    """The leader removes itself: once applied it hands leadership over or,
+    failing that within an election timeout, steps down; it never
     campaigns, and the remaining two elect a leader and make progress."""
     net = Network(3, election_tick=ELECTION_TICK)
     net.elect(1)
     net.stabilize()
     change(net, 1, REMOVE_NODE, 1)
-    assert net.state(1) == StateType.FOLLOWER
     assert net.conf_states[2] == net.conf_states[3] == ConfState((2, 3), ())
     mark = len(net.sent)
     net.tick_all(10 * ELECTION_TICK)
+    assert net.state(1) == StateType.FOLLOWER
     assert net.sent_messages(lambda m: CAMPAIGNS(m) and m.frm == 1, since=mark) == []
     new_leader = net.leader()
     assert new_leader in (2, 3)
@@ -198,26 +199,52 @@ def test_removed_leader_steps_down_and_the_rest_elect_a_leader():
     assert net.applied[1] == []
 
 
-def test_a_removed_leader_tells_the_last_voter_the_commit_before_stepping_down():
-    """Two voters; leader 1 commits its own removal. Once it applies it, it
-    stops leading and may stop for good (a removed member exits), while 2,
-    not knowing the change committed, needs 1's vote under the old
-    configuration and would wait for it forever (found by a 10,000-seed
-    soak). So 1's last words tell 2 the commit index."""
+def test_a_removed_leader_keeps_leading_until_the_last_voter_knows_the_removal_committed():
+    """Two voters; leader 1 commits its own removal, and the appends that
+    would tell 2 the new commit index are lost. Were 1 to step down at
+    once, 2, under the old configuration, would need 1's vote, and 1 may
+    stop for good (a removed member exits) or refuse it: 2 would wait
+    forever (found by a 10,000-seed soak). So 1 keeps leading, without
+    taking proposals, until it has handed leadership over or an election
+    timeout passed (its heartbeats telling 2 the commit index meanwhile).
+    Here 2 is up to date, so 1 hands over at once: 2 campaigns on
+    TimeoutNow, wins with 1's vote, and commits the removal itself."""
     net = Network(2, election_tick=ELECTION_TICK)
     net.elect(1)
     net.stabilize()
-    # The appends that would carry the new commit index are lost.
     lost = net.drop(lambda m: m.type == MT.APP and m.frm == 1 and m.commit > 0 and not m.entries)
     net.propose_conf_change(1, ConfChange(REMOVE_NODE, 1))
     removal = net.last_index(1)
-    mark = len(net.sent)
     net.stabilize()
     net.undrop(lost)
-    assert net.conf_states[1] == ConfState((2,), ()) and net.state(1) == StateType.FOLLOWER
-    farewell = net.sent_messages(lambda m: m.type == MT.HEARTBEAT and m.frm == 1 and m.to == 2, since=mark)
-    assert farewell and farewell[-1].commit >= removal
-    net.crash(1)  # removed: it leaves at once
+    assert net.conf_states[1] == ConfState((2,), ())
+    assert net.sent_messages(lambda m: m.type == MT.TIMEOUT_NOW and m.frm == 1 and m.to == 2)
+    assert net.leaders() == [2] and net.state(1) == StateType.FOLLOWER
+    assert net.commit(2) > removal and net.conf_states[2] == ConfState((2,), ())
+    net.crash(1)  # removed: it leaves
+    net.propose(2, b"y")
+    net.stabilize()
+    assert net.applied[2][-1] == b"y"
+
+
+def test_a_removed_leader_whose_hand_over_fails_steps_down_after_an_election_timeout():
+    """The TimeoutNow is lost too: 1 keeps leading (refusing proposals) and
+    its heartbeats tell 2 the removal committed; after an election timeout
+    1 steps down, and 2, now the only voter, elects itself."""
+    net = Network(2, election_tick=ELECTION_TICK)
+    net.elect(1)
+    net.stabilize()
+    lost = net.drop(lambda m: m.frm == 1 and m.type == MT.TIMEOUT_NOW)
+    net.propose_conf_change(1, ConfChange(REMOVE_NODE, 1))
+    removal = net.last_index(1)
+    net.stabilize()
+    assert net.state(1) == StateType.LEADER
+    with pytest.raises(ProposalDroppedError):
+        net.propose(1, b"x")
+    net.tick(1, 2)  # a heartbeat round carries the commit index
+    net.stabilize()
     assert net.commit(2) >= removal and net.conf_states[2] == ConfState((2,), ())
+    net.undrop(lost)
     net.tick_all(3 * ELECTION_TICK)
-    assert net.leaders() == [2]
+    net.stabilize()
+    assert net.state(1) == StateType.FOLLOWER and net.leaders() == [2]
