@@ -215,6 +215,7 @@ class OurMember(Member):
             "--listen-client", f"127.0.0.1:{self.client_port}", "--listen-peer", f"127.0.0.1:{self.peer_port}",
             "--initial-cluster", initial_cluster, "--initial-cluster-state", state,
             "--cluster-secret-file", str(self.cluster.secret_file), "--store-auth", "off",
+            "--listen-grpc", "off",  # this benchmark's client speaks the JSON gateway
             "--heartbeat-ms", str(HEARTBEAT_MS), "--election-ms", str(ELECTION_MS),
             "--snapshot-count", str(self.cluster.snapshot_count),
         ]

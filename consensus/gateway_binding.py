@@ -1,4 +1,5 @@
-"""Binds the gateway, built once when the ASGI app is imported, to the
+"""Binds the client front ends — the JSON gateway, built once when the
+ASGI app is imported, and the gRPC server (``serve_local_grpc``) — to the
 member that runs later in the same process.
 
 The gateway's authorizer and its extra routes (``/v3/auth/*``,
@@ -10,14 +11,18 @@ etcd's retryable "unavailable" error.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from consensus.auth.routes import AUTH_PATHS, UNAUTHENTICATED_PATHS
 from consensus.cluster.member_routes import MEMBER_PATHS
 from consensus.gateway.app import ExtraRoute
-from consensus.member import local_services
+from consensus.member import local_services, local_store
 from consensus.mvcc.api import StoreError
 from consensus.mvcc.json_codec import error_to_json
+
+
+logger = logging.getLogger(__name__)
 
 
 class MemberNotRunningError(StoreError):
@@ -60,3 +65,17 @@ def local_extra_routes() -> dict[str, ExtraRoute]:
     """Every auth and cluster path, each calling the running member's handler."""
     paths = list(AUTH_PATHS) + list(MEMBER_PATHS)
     return {path: ExtraRoute(_delegate(path), authenticate=path not in UNAUTHENTICATED_PATHS) for path in paths}
+
+
+async def serve_local_grpc(host: str, port: int) -> None:
+    """etcd's gRPC API on ``host:port`` over this process's member, until
+    cancelled; a port that cannot be bound is logged as the flag's error
+    and ends the task (which stops the node)."""
+    from consensus.etcd_api.calls import EtcdApi
+    from consensus.grpc.server import GrpcListenError, serve_grpc
+
+    try:
+        await serve_grpc(EtcdApi(local_store, authorizer=LocalAuthorizer()), local_services, host=host, port=port)
+    except GrpcListenError as error:
+        logger.error("%s", error)  # the line an operator reads; the task's failure stops the node
+        raise

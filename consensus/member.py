@@ -72,6 +72,8 @@ class MemberServices:
     authorizer: object
     routes: dict
     unauthenticated: frozenset = frozenset()
+    auth_service: AuthService | None = None  # the auth calls, for the gRPC Auth service
+    members: ClusterMembers | None = None  # membership, for the gRPC Cluster service (None: no cluster)
 
 
 def local_services() -> MemberServices | None:
@@ -277,7 +279,8 @@ async def serve_member(
             return {"cluster_id": str(cluster_id), "member_id": str(status.id), "raft_term": str(status.term)}
 
         routes.update(member_routes(members_ref[0], member_header, lambda user, kind: authorizer.authorize(user, kind, None)))
-    _local_services = MemberServices(authorizer=authorizer, routes=routes, unauthenticated=frozenset(UNAUTHENTICATED_PATHS))
+    _local_services = MemberServices(authorizer=authorizer, routes=routes, unauthenticated=frozenset(UNAUTHENTICATED_PATHS),
+                                     auth_service=auth_service, members=members_ref[0] if members_ref else None)
     register_local_node(node)
     _local_store = store
     if store_auth:

@@ -80,6 +80,12 @@ FLAGS: tuple[Flag, ...] = (
     Flag("listen_client", "127.0.0.1:8000", "HOST:PORT serving the API, websockets and console."),
     Flag("listen_peer", "127.0.0.1:2380", "HOST:PORT where this member listens for its peers."),
     Flag(
+        "listen_grpc",
+        "127.0.0.1:2379",
+        "HOST:PORT serving etcd's v3 gRPC API (etcdctl, clientv3), etcd's client port; "
+        "'off' serves none.",
+    ),
+    Flag(
         "advertise_peer",
         None,
         "HOST:PORT other members dial to reach this one, when it differs from --listen-peer "
@@ -190,6 +196,7 @@ class NodeConfig:
     cluster_secret_file: Path | None = None
     store_auth: bool = True
     advertise_peer: HostPort | None = None
+    listen_grpc: HostPort | None = None  # None: no gRPC API
 
     def __post_init__(self) -> None:
         _check_name("--name", self.name)
@@ -221,6 +228,13 @@ class NodeConfig:
                 f"{self.listen_peer} overlaps --listen-client {self.listen_client}; "
                 "the peer and client listeners need different ports",
             )
+        if self.listen_grpc is not None:
+            for other, name in ((self.listen_client, "--listen-client"), (self.listen_peer, "--listen-peer")):
+                if _overlaps(self.listen_grpc, other):
+                    raise NodeConfigError(
+                        "--listen-grpc",
+                        f"{self.listen_grpc} overlaps {name} {other}; each listener needs its own port",
+                    )
         self._check_initial_cluster()
 
     def _check_initial_cluster(self) -> None:
@@ -328,6 +342,9 @@ def parse_node_config(
             raise NodeConfigError("--data-dir", "contains a NUL character")
         listen_client = _parse_host_port("--listen-client", raw["listen_client"])
         listen_peer = _parse_host_port("--listen-peer", raw["listen_peer"])
+        grpc_text = raw["listen_grpc"]
+        assert grpc_text is not None
+        listen_grpc = None if grpc_text.strip().lower() == "off" else _parse_host_port("--listen-grpc", grpc_text)
         advertise_peer = (
             None if raw["advertise_peer"] is None
             else _parse_host_port("--advertise-peer", raw["advertise_peer"])
@@ -359,6 +376,7 @@ def parse_node_config(
             cluster_secret_file=_parse_optional_path("--cluster-secret-file", raw["cluster_secret_file"]),
             store_auth=_parse_on_off("--store-auth", raw["store_auth"]),
             advertise_peer=advertise_peer,
+            listen_grpc=listen_grpc,
         )
     except NodeConfigError as error:
         env = from_env.get(error.flag)

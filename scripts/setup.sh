@@ -10,6 +10,8 @@
 #     since the last successful install.
 #  4. package-lock.json installed with npm into node_modules (the console's
 #     editor), skipped the same way.
+#  5. etcd's v3 API modules generated from etcd's .proto files
+#     (scripts/generate_etcd_api.py), skipped the same way.
 #
 # Environment: CONFIG_CENTER_PYTHON picks the interpreter (default: python3).
 set -euo pipefail
@@ -82,3 +84,9 @@ if [[ ! -f "$lock_stamp" || "$(cat "$lock_stamp")" != "$want_lock" ]]; then
     npm ci --omit=dev --no-audit --no-fund --loglevel=error >/dev/null
     printf '%s\n' "$want_lock" > "$lock_stamp"
 fi
+
+# --- 5. etcd's v3 API, generated ------------------------------------------------
+# The protobuf and gRPC modules of etcd 3.4's API, compiled from etcd's own
+# .proto files (fetched from Debian) into consensus/grpc/etcdpb/ (not
+# committed); skipped when nothing changed. See the script's docstring.
+.venv/bin/python scripts/generate_etcd_api.py

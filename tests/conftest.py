@@ -4,9 +4,19 @@
 - ``--seed S``: replay one seed (the one a failing simulation printed).
 - ``--soak``: also run tests marked ``@pytest.mark.soak`` (long runs).
 - ``--rewrite``: regenerate transcript tests' expected output.
+
+Node processes the tests start serve no gRPC API unless the test asks for
+one: ``CONFIG_CENTER_LISTEN_GRPC`` is ``off`` for every process this
+session starts, because the default (etcd's 127.0.0.1:2379) is one port,
+and many nodes run at once here, a real etcd among them. Tests of the gRPC
+API pass ``--listen-grpc`` with a port of their own.
 """
 
+import os
+
 import pytest
+
+os.environ.setdefault("CONFIG_CENTER_LISTEN_GRPC", "off")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

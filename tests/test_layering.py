@@ -91,6 +91,22 @@ RULES = (
         why="console views are an edge over the service layer; the dashboard alone reads the cluster's status",
     ),
     Rule(
+        "consensus/etcd_api",
+        banned=("django", "config_center", "consensus.gateway", "consensus.grpc", "json", "grpc", "google"),
+        why="etcd's request semantics are one layer under both codecs: it knows neither JSON, protobuf "
+        "nor HTTP, so the two front ends cannot drift",
+    ),
+    Rule(
+        "consensus/gateway",
+        banned=("consensus.grpc", "grpc", "google", "django", "config_center"),
+        why="the JSON gateway is a codec over the etcd API layer; it shares nothing with the gRPC codec",
+    ),
+    Rule(
+        "consensus/grpc",
+        banned=("consensus.gateway", "consensus.mvcc.json_codec", "json", "django", "config_center"),
+        why="the gRPC servicers are a codec over the etcd API layer; they share nothing with the JSON gateway",
+    ),
+    Rule(
         "consensus/runtime/ready_steps.py",
         banned=("asyncio", "django", "socket", "time", "os", "threading", "config_center", "consensus"),
         allowed=("consensus.raft",),

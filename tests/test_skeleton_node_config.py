@@ -49,6 +49,25 @@ def test_three_member_cluster():
     assert config.initial_cluster_state is ClusterState.EXISTING
 
 
+def test_the_grpc_api_listens_on_etcds_client_port_unless_turned_off():
+    assert parse().listen_grpc == HostPort("127.0.0.1", 2379)
+    assert parse(listen_grpc="0.0.0.0:12379").listen_grpc == HostPort("0.0.0.0", 12379)
+    assert parse(listen_grpc="off").listen_grpc is None
+    assert parse({"CONFIG_CENTER_LISTEN_GRPC": "OFF"}).listen_grpc is None
+
+
+@pytest.mark.parametrize("flags, message", [
+    ({"listen_grpc": "127.0.0.1:8000"}, "--listen-grpc: 127.0.0.1:8000 overlaps --listen-client"),
+    ({"listen_grpc": "0.0.0.0:2380"}, "--listen-grpc: 0.0.0.0:2380 overlaps --listen-peer"),
+    ({"listen_grpc": "nowhere"}, "--listen-grpc"),
+    ({"listen_grpc": "127.0.0.1:99999"}, "--listen-grpc"),
+])
+def test_a_grpc_listener_that_cannot_be_is_refused_by_name(flags, message):
+    with pytest.raises(NodeConfigError) as caught:
+        parse(**flags)
+    assert str(caught.value).startswith(message)
+
+
 def test_ipv6_addresses_in_brackets():
     config = parse(listen_client="[::1]:8001", listen_peer="[::1]:2381")
     assert config.listen_client == HostPort("::1", 8001)
@@ -61,6 +80,7 @@ def test_every_flag_has_an_environment_variable():
         "CONFIG_CENTER_DATA_DIR",
         "CONFIG_CENTER_LISTEN_CLIENT",
         "CONFIG_CENTER_LISTEN_PEER",
+        "CONFIG_CENTER_LISTEN_GRPC",
         "CONFIG_CENTER_ADVERTISE_PEER",
         "CONFIG_CENTER_INITIAL_CLUSTER",
         "CONFIG_CENTER_INITIAL_CLUSTER_STATE",

@@ -25,14 +25,25 @@ STARTUP_TIMEOUT = 20.0
 STOP_TIMEOUT = 20.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_port(avoid: tuple[str, ...] = ()) -> int:
+    """A port free on 127.0.0.1 now, and none named in ``avoid`` (a command
+    line whose ports were picked the same way: a port just released is
+    often the next one handed out)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if not any(arg.endswith(f":{port}") for arg in avoid):
+            return port
 
 
 def node_env() -> dict[str, str]:
+    """The environment of a test's node: none of the caller's
+    CONFIG_CENTER_* settings, and no gRPC listener unless the command line
+    names one (etcd's default port, 2379, is one port for all the nodes
+    that run at once here; ``runnode`` gives each a free one)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONFIG_CENTER_")}
+    env["CONFIG_CENTER_LISTEN_GRPC"] = "off"
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -63,10 +74,13 @@ def start(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Pope
 
 
 def runnode(*args: str) -> list[str]:
-    """The command line of a node; on a free peer port unless ``args`` name one
-    (the default, 2380, may be taken by another test's node)."""
+    """The command line of a node; on free peer and gRPC ports unless ``args``
+    name them (the defaults, 2380 and 2379, may be taken by another test's
+    node or etcd)."""
     if "--listen-peer" not in args and "--initial-cluster" not in args:
-        args = (*args, "--listen-peer", f"127.0.0.1:{free_port()}")
+        args = (*args, "--listen-peer", f"127.0.0.1:{free_port(avoid=args)}")
+    if "--listen-grpc" not in args:
+        args = (*args, "--listen-grpc", f"127.0.0.1:{free_port(avoid=args)}")
     return [sys.executable, "manage.py", "runnode", *args]
 
 

@@ -3,9 +3,10 @@
 ``config_center.asgi`` hands it every HTTP request whose path starts with
 ``/v3/``; Django never sees them. Per request the path is short on purpose
 (the node's put throughput over this API is measured against a real etcd's):
-look the path up, read the body, decode it (``json_codec``), authenticate
-and authorize (``authorization``), call the store within a time bound,
-encode, answer. No middleware, no per-request objects beyond the request
+look the path up, read the body, decode it (``json_codec``), hand it to the
+etcd API layer (``consensus.etcd_api.EtcdApi``: authentication,
+authorization, the store call within a time bound, the header), encode,
+answer. No middleware, no per-request objects beyond the request
 and its response.
 
 Routes
@@ -57,22 +58,16 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping, Union
 
+from consensus.etcd_api.authorization import Authorizer
+from consensus.etcd_api.calls import REQUEST_TIMEOUT, EtcdApi, StoreProvider
+from consensus.etcd_api.errors import client_error
 from consensus.mvcc.api import Limits, StoreError
 from consensus.mvcc.json_codec import PATHS, STREAMING_KINDS, parse_body, request_from_json, response_to_json
-from consensus.mvcc.replicated_store import ReplicatedStore
 
-from .authorization import AllowEveryone, Authorizer
-from .errors import (
-    MessageTooLargeError,
-    StoreNotRunningError,
-    as_store_error,
-    dumps,
-    error_response,
-    internal_error,
-)
-from .handlers import HASHKV_PATH, STATUS_PATH, UNARY_HANDLERS, stamp, status_json
+from .errors import MessageTooLargeError, dumps, error_response
 from .keepalive_stream import serve_keepalive
 from .snapshot_route import SNAPSHOT_PATH, serve_snapshot
+from .status_json import status_json
 from .watch_socket import serve_watch_socket
 from .watch_stream import serve_watch
 
@@ -80,11 +75,10 @@ logger = logging.getLogger(__name__)
 
 Headers = list[tuple[bytes, bytes]]
 Handler = Callable[[bytes, Union[str, None], Headers], Awaitable[tuple[int, bytes]]]
-StoreProvider = Callable[[], Union[ReplicatedStore, None]]
 
-# Longer than the node's own bounds on a proposal and a ReadIndex (5 s
-# each), so those report first and this only catches what nothing else bounds.
-REQUEST_TIMEOUT = 7.0
+# Our extension path for HashKV (``consensus.etcd_api.unary``).
+HASHKV_PATH = "/v3/maintenance/hashkv"
+STATUS_PATH = "/v3/maintenance/status"
 # etcd's gRPC server takes messages up to max_request_bytes + 512 KiB; a
 # JSON body carries bytes fields in base64 (4/3 larger), so no body above
 # twice that could hold a message etcd would take.
@@ -176,8 +170,9 @@ class GatewayApp:
         request_timeout: float = REQUEST_TIMEOUT,
         max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
+        self.api = EtcdApi(store_provider, authorizer=authorizer, request_timeout=request_timeout)
         self.store_provider = store_provider
-        self.authorizer: Authorizer = authorizer if authorizer is not None else AllowEveryone()
+        self.authorizer: Authorizer = self.api.authorizer
         self.request_timeout = request_timeout
         self.max_body_bytes = max_body_bytes
         self._routes: dict[str, Callable[[dict, Any, Any], Awaitable[None]]] = {}
@@ -217,29 +212,18 @@ class GatewayApp:
     # -- unary ---------------------------------------------------------------------
 
     def _unary_route(self, kind: str) -> Callable[[dict, Any, Any], Awaitable[None]]:
-        handler = UNARY_HANDLERS[kind]
-        authorizer = self.authorizer
-        timeout = self.request_timeout
+        call = self.api.unary
         limit = self.max_body_bytes
-        store_provider = self.store_provider
 
         async def serve(scope: dict, receive, send) -> None:
             try:
                 body = await read_body(receive, limit)
                 request = request_from_json(kind, parse_body(body, kind))
-                store = store_provider()
-                if store is None:
-                    raise StoreNotRunningError()
-                user = await authorizer.authenticate(auth_token(scope))
-                authorizer.authorize(user, kind, request)
-                async with asyncio.timeout(timeout):
-                    response = await handler(store, request)
-                payload = dumps(response_to_json(stamp(response, store.header())))
+                payload = dumps(response_to_json(await call(kind, request, auth_token(scope))))
             except ClientGone:
                 return
             except Exception as exc:  # every outcome is answered; unknown ones are logged
-                error = as_store_error(exc) or internal_error(exc, f"POST {scope['path']}")
-                await respond_error(send, error)
+                await respond_error(send, client_error(exc, f"POST {scope['path']}"))
                 return
             await respond(send, 200, payload, JSON_OK)
 
@@ -248,15 +232,12 @@ class GatewayApp:
     async def _serve_status(self, scope: dict, receive, send) -> None:
         try:
             await read_body(receive, self.max_body_bytes)  # etcd reads it too; it has no fields
-            store = self.store_provider()
-            if store is None:
-                raise StoreNotRunningError()
-            payload = dumps(status_json(store))
-            watchers = str(len(store.hub)).encode()
+            payload = dumps(status_json(self.api.status()))
+            watchers = str(len(self.api.store().hub)).encode()
         except ClientGone:
             return
         except Exception as exc:
-            await respond_error(send, as_store_error(exc) or internal_error(exc, "POST /v3/maintenance/status"))
+            await respond_error(send, client_error(exc, "POST /v3/maintenance/status"))
             return
         await respond(send, 200, payload, [*JSON_OK, (WATCHERS_HEADER, watchers)])
 
@@ -264,8 +245,7 @@ class GatewayApp:
 
     async def serve_watch_socket(self, scope: dict, receive, send) -> None:
         """``/ws/v1/watch`` (``watch_socket``), with this gateway's store and access checks."""
-        await serve_watch_socket(scope, receive, send, store_provider=self.store_provider,
-                                 authorizer=self.authorizer, token=auth_token(scope), timeout=self.request_timeout)
+        await serve_watch_socket(scope, receive, send, api=self.api, token=auth_token(scope))
 
     async def _serve_watch(self, scope: dict, receive, send) -> None:
         await self._serve_stream(scope, receive, send, serve_watch)
@@ -284,10 +264,7 @@ class GatewayApp:
         except MessageTooLargeError as error:
             await respond_error(send, error)
             return
-        await serve(
-            body=body, store_provider=self.store_provider, authorizer=self.authorizer,
-            token=auth_token(scope), receive=receive, send=send, timeout=self.request_timeout,
-        )
+        await serve(body=body, api=self.api, token=auth_token(scope), receive=receive, send=send)
 
     # -- extra routes ------------------------------------------------------------------
 
@@ -301,7 +278,7 @@ class GatewayApp:
             except ClientGone:
                 return
             except Exception as exc:
-                await respond_error(send, as_store_error(exc) or internal_error(exc, f"POST {path}"))
+                await respond_error(send, client_error(exc, f"POST {path}"))
                 return
             await respond(send, status, payload, JSON_OK if status == 200 else JSON_ERROR)
 

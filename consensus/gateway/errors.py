@@ -13,30 +13,29 @@ Three shapes, all built from a ``StoreError`` (its message and gRPC code):
 - a refused watch create request: the reason in the stream, worded as a Go
   gRPC client prints a status (``grpc_reason``).
 
-The runtime's own exceptions are translated by ``as_store_error``:
-``NotLeaderError`` is etcd's "etcdserver: no leader" and a proposal or read
-that ran out of time (``TimeoutError``) is "etcdserver: request timed out" —
-both code 14 (UNAVAILABLE, HTTP 503), which clients retry.
+What is not JSON is the etcd API layer's (``consensus.etcd_api.errors``,
+re-exported here): the runtime's own exceptions translated by
+``as_store_error`` ("etcdserver: no leader" and "etcdserver: request timed
+out", both code 14, HTTP 503, which clients retry), ``internal_error``,
+``grpc_reason``.
 """
 from __future__ import annotations
 
 import json
-import logging
 from http import HTTPStatus
 
 from consensus.mvcc.api import StoreError
 from consensus.mvcc.json_codec import error_to_json, http_status
-from consensus.mvcc.retryable_errors import NoLeaderError, RequestTimedOutError, as_store_error  # noqa: F401 (re-exported)
-
-logger = logging.getLogger(__name__)
-
-
-class StoreNotRunningError(StoreError):
-    """The process serves HTTP but its store member is not running (it is
-    starting or stopping)."""
-
-    grpc_code = 14
-    message = "etcdserver: the store member of this node is not running yet or any more; retry shortly"
+from consensus.etcd_api.errors import (  # noqa: F401 (re-exported: the gateway's modules name them here)
+    GRPC_CODE_NAMES,
+    InternalError,
+    NoLeaderError,
+    RequestTimedOutError,
+    StoreNotRunningError,
+    as_store_error,
+    grpc_reason,
+    internal_error,
+)
 
 
 class MessageTooLargeError(StoreError):
@@ -48,28 +47,6 @@ class MessageTooLargeError(StoreError):
 
     def __init__(self, size: int, limit: int) -> None:
         super().__init__(f"grpc: received message larger than max ({size} vs. {limit})")
-
-
-class InternalError(StoreError):
-    """A bug on our side; the details are in the node's log."""
-
-    grpc_code = 13  # INTERNAL
-    message = "etcdserver: internal error (logged on the node)"
-
-
-# Go's codes.Code.String(), for messages worded like a gRPC status.
-GRPC_CODE_NAMES = (
-    "OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound", "AlreadyExists",
-    "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted", "OutOfRange",
-    "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated",
-)
-
-
-def internal_error(exc: BaseException, context: str) -> StoreError:
-    """Log an unexpected exception with what was being done; the error to
-    answer with."""
-    logger.error("gateway: %s failed", context, exc_info=exc)
-    return InternalError()
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -100,11 +77,3 @@ def stream_error_chunk(error: StoreError) -> tuple[int, bytes]:
         }
     }
     return status, dumps(chunk)
-
-
-def grpc_reason(error: StoreError) -> str:
-    """``error`` as a Go gRPC client prints a status: the ``cancel_reason``
-    etcd gives a watch its permission check refused."""
-    code = error.grpc_code
-    name = GRPC_CODE_NAMES[code] if 0 <= code < len(GRPC_CODE_NAMES) else f"Code({code})"
-    return f"rpc error: code = {name} desc = {error.text}"

@@ -18,28 +18,26 @@ What etcd 3.4.23's gateway does, and so this does (checked with curl):
   (``errors.stream_error_chunk``), with that error's HTTP status if nothing
   was sent before it.
 
-Each keep-alive is authenticated (with the token the stream was opened
-with, so one that expires mid-stream stops it) and authorized (kind
-``lease_keepalive``: a user, and write on every key the lease holds) before
-it reaches the store; etcd 3.4 checks nothing there. A refusal is a failure
-like the others: the stream ends with its error chunk, after the lines of
-the keep-alives allowed before it. Each store call is bounded by
-``timeout``.
+Each keep-alive is ``EtcdApi.keepalive``: authenticated with the token
+the stream was opened with (so one that expires mid-stream stops it),
+authorized (kind ``lease_keepalive``: a user, and write on every key the
+lease holds; etcd 3.4 checks nothing there), bounded in time. A refusal is
+a failure like the others: the stream ends with its error chunk, after the
+lines of the keep-alives allowed before it.
 """
 from __future__ import annotations
 
-import asyncio
 import itertools
 from typing import Any, Awaitable, Callable
 
-from consensus.mvcc.api import LeaseKeepAliveResponse, LeaseNotFoundError
+from consensus.etcd_api.calls import KEEPALIVE_KIND as KIND
+from consensus.etcd_api.calls import EtcdApi
+from consensus.etcd_api.errors import client_error
 from consensus.mvcc.json_codec import RequestDecodeError, request_from_json, stream_item
 
-from .authorization import Authorizer
-from .errors import StoreNotRunningError, as_store_error, dumps, error_response, internal_error, stream_error_chunk
+from .errors import dumps, error_response, stream_error_chunk
 from .request_stream import StreamRequests
 
-KIND = "lease_keepalive"
 _JSON: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
 _JSON_OK = [*_JSON, (b"grpc-metadata-content-type", b"application/grpc")]
 
@@ -49,8 +47,8 @@ def _decode(obj: dict) -> Any:
 
 
 async def serve_keepalive(
-    *, body: bytes, store_provider: Callable[[], Any], authorizer: Authorizer, token: str | None,
-    receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]], timeout: float,
+    *, body: bytes, api: EtcdApi, token: str | None,
+    receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]],
 ) -> None:
     """Answer one ``/v3/lease/keepalive`` request whose body is ``body``."""
     requests = StreamRequests(body, _decode)
@@ -70,19 +68,9 @@ async def serve_keepalive(
     started = False
     for request in itertools.chain((first,), requests):
         try:
-            store = store_provider()
-            if store is None:
-                raise StoreNotRunningError()
-            user = await authorizer.authenticate(token)
-            authorizer.authorize(user, KIND, request)
-            async with asyncio.timeout(timeout):
-                try:
-                    response = await store.lease_keepalive(request)
-                except LeaseNotFoundError:
-                    # etcd answers an unknown lease with TTL 0, not an error
-                    response = LeaseKeepAliveResponse(header=store.header(), ID=request.ID)
+            response = await api.keepalive(request, token)
         except Exception as exc:
-            error = as_store_error(exc) or internal_error(exc, "POST /v3/lease/keepalive")
+            error = client_error(exc, "POST /v3/lease/keepalive")
             status, chunk = stream_error_chunk(error)
             if not started:
                 await send({"type": "http.response.start", "status": status, "headers": _JSON})

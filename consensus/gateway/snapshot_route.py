@@ -37,68 +37,39 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Awaitable, Callable, Iterator
 
-from consensus.mvcc.api import StoreError
+from consensus.etcd_api.calls import SNAPSHOT_CHUNK_BYTES, EtcdApi, snapshot_chunks
+from consensus.etcd_api.errors import client_error
 from consensus.mvcc.json_codec import RequestDecodeError, parse_body
 
-from .authorization import Authorizer
-from .errors import StoreNotRunningError, as_store_error, error_response, internal_error, stream_error_chunk
+from .errors import error_response, stream_error_chunk
 
 SNAPSHOT_PATH = "/v3/maintenance/snapshot"
-KIND = "snapshot"
-# etcd's snapshotSendBufferSize.
-CHUNK_BYTES = 32 * 1024
-HASH_BYTES = hashlib.sha256().digest_size
+CHUNK_BYTES = SNAPSHOT_CHUNK_BYTES
 
 _JSON: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
 _JSON_OK = [*_JSON, (b"grpc-metadata-content-type", b"application/grpc")]
 
 
-class RawInvalidAuthTokenError(StoreError):
-    """A token that does not authenticate, as etcd's maintenance server
-    reports it on Snapshot (unconverted, code 2)."""
-
-    grpc_code = 2
-    message = "auth: invalid auth token"
-
-
 def snapshot_lines(data: bytes, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
     """The body lines (each ending in ``\\n``) that stream ``data``: the
     chunks with their countdown, then the SHA-256 line (module docstring)."""
-    digest = hashlib.sha256()
-    view = memoryview(data)
-    total = len(data)
-    sent = 0
-    while sent < total:
-        chunk = view[sent:sent + chunk_bytes]
-        sent += len(chunk)
-        digest.update(chunk)
-        remaining = total - sent
-        blob = base64.b64encode(chunk)
+    for remaining, blob in snapshot_chunks(data, chunk_bytes):
+        encoded = base64.b64encode(blob)
         if remaining:
-            yield b'{"result":{"remaining_bytes":"%d","blob":"%s"}}\n' % (remaining, blob)
+            yield b'{"result":{"remaining_bytes":"%d","blob":"%s"}}\n' % (remaining, encoded)
         else:
-            yield b'{"result":{"blob":"%s"}}\n' % blob
-    yield b'{"result":{"blob":"%s"}}\n' % base64.b64encode(digest.digest())
-
-
-def _as_maintenance_error(exc: BaseException) -> StoreError | None:
-    error = as_store_error(exc)
-    if error is not None and error.grpc_code == 16:  # UNAUTHENTICATED
-        return RawInvalidAuthTokenError()
-    return error
+            yield b'{"result":{"blob":"%s"}}\n' % encoded
 
 
 async def serve_snapshot(
-    *, body: bytes, store_provider: Callable[[], Any], authorizer: Authorizer, token: str | None,
-    receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]], timeout: float,
+    *, body: bytes, api: EtcdApi, token: str | None,
+    receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]],
 ) -> None:
     """Answer one ``/v3/maintenance/snapshot`` request whose body is
-    ``body``. ``timeout`` bounds authentication (which may wait for a
-    ReadIndex); copying and sending the database are not bounded, as in
-    etcd. Stops sending early if the client goes away."""
+    ``body`` (``EtcdApi.snapshot`` says who may and what is bounded).
+    Stops sending early if the client goes away."""
     try:
         parse_body(body, "hash")  # no fields, but it must be JSON
     except RequestDecodeError as error:
@@ -108,15 +79,9 @@ async def serve_snapshot(
         await send({"type": "http.response.body", "body": payload})
         return
     try:
-        store = store_provider()
-        if store is None:
-            raise StoreNotRunningError()
-        async with asyncio.timeout(timeout):
-            user = await authorizer.authenticate(token)
-        authorizer.authorize(user, KIND, None)
-        data = await asyncio.to_thread(store.machine.snapshot)
+        data = await api.snapshot(token)
     except Exception as exc:
-        error = _as_maintenance_error(exc) or internal_error(exc, f"POST {SNAPSHOT_PATH}")
+        error = client_error(exc, f"POST {SNAPSHOT_PATH}")
         status, chunk = stream_error_chunk(error)
         await send({"type": "http.response.start", "status": status, "headers": _JSON})
         await send({"type": "http.response.body", "body": chunk})

@@ -37,14 +37,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Callable
 
-from consensus.mvcc.api import StoreError, WatchCreateRequest
-from consensus.mvcc.json_codec import RequestDecodeError
 
-from .authorization import Authorizer
+from consensus.etcd_api.authorization import Authorizer
+from consensus.etcd_api.calls import EtcdApi
+from consensus.mvcc.api import StoreError, WatchCreateRequest, WatchResponse
+from consensus.mvcc.json_codec import RequestDecodeError, stream_item
+
 from .errors import dumps, error_response
-from .watch_stream import WatchSession, decode_watch_request
+from .watch_stream import decode_watch_request
 
 PATH = "/ws/v1/watch"
 TRY_AGAIN_LATER = 1013
@@ -57,17 +58,15 @@ _ANYONE_WATCHING = WatchCreateRequest(key=b"\0")
 _REFUSED_CODES = frozenset({16, 3, 7})
 
 
-async def serve_watch_socket(scope: dict, receive, send, *, store_provider: Callable[[], Any],
-                             authorizer: Authorizer, token: str | None, timeout: float) -> None:
+async def serve_watch_socket(scope: dict, receive, send, *, api: EtcdApi, token: str | None) -> None:
     """Serve one websocket connection of ``/ws/v1/watch`` until it closes;
     ``token`` is the handshake's ``Authorization`` header."""
     if (await receive())["type"] != "websocket.connect":
         return
-    store = store_provider()
-    if store is None:
+    if api.store_provider() is None:
         await send({"type": "websocket.close", "code": TRY_AGAIN_LATER, "reason": "the store is not running"})
         return
-    refused = await _check_token(authorizer, token, timeout)
+    refused = await _check_token(api.authorizer, token, api.request_timeout)
     await send({"type": "websocket.accept"})
     if refused is not None:
         await send({"type": "websocket.close", "code": refused[0], "reason": refused[1]})
@@ -75,8 +74,8 @@ async def serve_watch_socket(scope: dict, receive, send, *, store_provider: Call
     requests: asyncio.Queue = asyncio.Queue()
     gone = asyncio.Event()
 
-    async def emit(item: dict) -> None:
-        await send({"type": "websocket.send", "text": dumps(item).decode()})
+    async def emit(response: WatchResponse) -> None:
+        await send({"type": "websocket.send", "text": dumps(stream_item(response)).decode()})
 
     async def read_frames() -> None:
         try:
@@ -103,7 +102,11 @@ async def serve_watch_socket(scope: dict, receive, send, *, store_provider: Call
             yield await requests.get()
 
     reader = asyncio.create_task(read_frames(), name="watch-socket-reader")
-    session = WatchSession(store, authorizer, token, emit, timeout)
+    try:
+        session = api.watch_session(token, emit)
+    except StoreError as error:  # the member stopped meanwhile
+        await send({"type": "websocket.close", "code": TRY_AGAIN_LATER, "reason": error.text[:123]})
+        return
     try:
         await session.run(each_request(), gone.wait())
     finally:

@@ -6,7 +6,7 @@ the auth service, authorizer and routes wired as a node would wire them.
 ``Member.post(path, body, token)`` plays the gateway for the paths the
 differential test uses: ``/v3/auth/*`` through the routes, the KV and lease
 paths through ``json_codec``, ``authenticate`` and ``authorize`` first, as
-the gateway's seam says (``consensus/gateway/authorization.py``).
+the gateway's seam says (``consensus/etcd_api/authorization.py``).
 """
 from __future__ import annotations
 

@@ -76,10 +76,12 @@ class Client:
 
 
 class Member:
-    def __init__(self, cluster: "ProcessCluster", index: int, client_port: int, peer_port: int, advertise_port: int) -> None:
+    def __init__(self, cluster: "ProcessCluster", index: int, client_port: int, peer_port: int, advertise_port: int,
+                 grpc_port: int) -> None:
         self.cluster = cluster
         self.name = f"n{index + 1}"
         self.client_port = client_port
+        self.grpc_port = grpc_port
         self.peer_port = peer_port
         self.advertise_port = advertise_port
         self.data_dir = cluster.base / self.name
@@ -92,6 +94,7 @@ class Member:
         return [
             sys.executable, "manage.py", "runnode", "--name", self.name, "--data-dir", str(self.data_dir),
             "--listen-client", f"127.0.0.1:{self.client_port}", "--listen-peer", f"127.0.0.1:{self.peer_port}",
+            "--listen-grpc", f"127.0.0.1:{self.grpc_port}",
             "--advertise-peer", f"127.0.0.1:{self.advertise_port}", "--initial-cluster", self.cluster.initial_cluster,
             "--initial-cluster-state", state, "--initial-cluster-token", TOKEN,
             "--cluster-secret-file", str(self.cluster.secret_file), "--store-auth", "off",
@@ -169,8 +172,8 @@ class ProcessCluster:
         self.secret_file = self.base / "cluster-secret"
         if not self.secret_file.exists():
             write_secret_file(self.secret_file)
-        ports = free_ports(3 * size)
-        self.members = [Member(self, i, *ports[3 * i: 3 * i + 3]) for i in range(size)]
+        ports = free_ports(4 * size)
+        self.members = [Member(self, i, *ports[4 * i: 4 * i + 4]) for i in range(size)]
         self.initial_cluster = ",".join(f"{m.name}=127.0.0.1:{m.advertise_port}" for m in self.members)
         self.proxy = FaultProxy()
         for m in self.members:

@@ -36,12 +36,12 @@ class NodeProcess:
 
 @contextlib.contextmanager
 def running_node(data_dir: Path, flags: list[str], env: dict[str, str] | None = None) -> Iterator[NodeProcess]:
-    port = free_port()
+    port = free_port(avoid=tuple(flags))
     process = start(runnode(
         "--name", "gw",
         "--data-dir", str(data_dir),
         "--listen-client", f"127.0.0.1:{port}",
-        "--listen-peer", f"127.0.0.1:{free_port()}",
+        "--listen-peer", f"127.0.0.1:{free_port(avoid=(*flags, f':{port}'))}",
         *flags,
     ), env=env)
     node = NodeProcess(process, "127.0.0.1", port, data_dir)

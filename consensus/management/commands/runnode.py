@@ -90,6 +90,11 @@ class Command(BaseCommand):
                               cluster_secret=resolved.setup.secret),
         ]
 
+        if config.listen_grpc is not None:
+            from consensus.gateway_binding import serve_local_grpc
+
+            node_tasks.append(functools.partial(serve_local_grpc, config.listen_grpc.host, config.listen_grpc.port))
+
         # A leader stopping on a signal hands leadership over first, so the
         # others do not wait out an election timeout.
         status = runtime_host.run(config, application=application, extra_tasks=node_tasks,

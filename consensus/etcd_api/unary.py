@@ -1,29 +1,31 @@
-"""The unary endpoints: which store call serves each kind of request, and
-the maintenance answers the store does not produce itself.
+"""The unary calls of etcd's API: which store call serves each kind of
+request, and the maintenance answers the store does not produce itself.
 
 A unary handler is ``async (store, request) -> response``: ``request`` is
-the ``api`` dataclass json_codec decoded, ``response`` the dataclass the
-gateway encodes. Handlers do not authorize and do not bound their time;
-``app`` does both around every call.
+the ``api`` dataclass a codec decoded (JSON or protobuf), ``response`` the
+dataclass it encodes. Handlers do not authorize and do not bound their
+time; ``calls.EtcdApi`` does both around every call.
 
 Response headers: the state machine is deterministic and leaves the
 member's identity out of its headers (``cluster_id``, ``member_id``,
 ``raft_term``). ``stamp`` fills them in at the edge, as etcd's server does,
 so a client sees the same header on every endpoint.
 
-``/v3/maintenance/hash`` answers ``HashResponse.hash`` with the store's *KV*
-hash at the current revision (``StoreStateMachine.hash_kv``: a CRC-32 of the
+``hash`` (``Maintenance.Hash``, ``/v3/maintenance/hash``) answers with the
+store's *KV* hash at the current revision (``StoreStateMachine.hash_kv``: a CRC-32 of the
 kept key-value history), not etcd's CRC of the whole backend database file:
 our backend is not bbolt, so no byte-level hash could match etcd's anyway.
 It is equal on members that applied the same log, which is what the hash is
-used for. ``/v3/maintenance/hashkv`` is our extension (etcd 3.4's gateway
-answers 404 there; its ``HashKV`` is gRPC-only): body ``{"revision": "N"}``,
-answer etcd's ``HashKVResponse`` (header, hash, compact_revision), read
-linearizably, so members can be compared at one revision.
+used for. ``hashkv`` is etcd's ``Maintenance.HashKV`` (the gateway serves
+it at our extension path ``/v3/maintenance/hashkv``; etcd 3.4's gateway
+answers 404 there): etcd's ``HashKVResponse`` (header, hash,
+compact_revision), read linearizably, so members can be compared at one
+revision.
 """
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from consensus.mvcc.api import ResponseHeader
@@ -68,11 +70,6 @@ UNARY_HANDLERS: dict[str, UnaryHandler] = {
     "hashkv": _call("hash_kv"),
 }
 
-# Our extension path for HashKV (module docstring).
-HASHKV_PATH = "/v3/maintenance/hashkv"
-STATUS_PATH = "/v3/maintenance/status"
-
-
 def stamp(response: Any, identity: ResponseHeader) -> Any:
     """``response`` with this member's identity (``identity``: cluster ID,
     member ID and Raft term, e.g. ``ReplicatedStore.header()``) in its
@@ -91,33 +88,39 @@ def stamp(response: Any, identity: ResponseHeader) -> Any:
     )
 
 
-def _int64(value: int) -> str | None:
-    # proto3 JSON: int64 quoted, zero left out
-    return str(value) if value else None
+@dataclass(frozen=True, slots=True)
+class MemberStatus:
+    """etcd 3.4's ``StatusResponse`` for this member (header aside, which is
+    the member's identity at the store's revision). ``db_size`` is the
+    database file's size, ``db_size_in_use`` the bytes the quota counts,
+    ``raft_index`` the commit index."""
+
+    header: ResponseHeader
+    version: str
+    db_size: int
+    leader: int
+    raft_index: int
+    raft_term: int
+    raft_applied_index: int
+    db_size_in_use: int
+    is_learner: bool
 
 
-def status_json(store: ReplicatedStore) -> dict:
-    """etcd 3.4's ``StatusResponse`` for this member, field order as etcd
-    writes it. ``dbSize`` is the database file's size, ``dbSizeInUse`` the
-    bytes the quota counts; ``raftIndex`` is the commit index."""
+def member_status(store: ReplicatedStore) -> MemberStatus:
+    """This member's status, read from the node and the state machine as
+    they are now (no read through Raft, as in etcd)."""
     status = store.node.status()
     machine = store.machine
     identity = store.header()
-    header = {
-        "cluster_id": _int64(identity.cluster_id),
-        "member_id": _int64(status.id),
-        "revision": _int64(machine.revision),
-        "raft_term": _int64(status.term),
-    }
-    body = {
-        "header": {k: v for k, v in header.items() if v is not None},
-        "version": ETCD_API_VERSION,
-        "dbSize": _int64(machine.db_size_bytes),
-        "leader": _int64(status.leader),
-        "raftIndex": _int64(status.commit),
-        "raftTerm": _int64(status.term),
-        "raftAppliedIndex": _int64(status.applied),
-        "dbSizeInUse": _int64(machine.stored_bytes),
-        "isLearner": True if status.id in status.learners else None,
-    }
-    return {k: v for k, v in body.items() if v is not None}
+    return MemberStatus(
+        header=ResponseHeader(cluster_id=identity.cluster_id, member_id=status.id, revision=machine.revision,
+                              raft_term=status.term),
+        version=ETCD_API_VERSION,
+        db_size=machine.db_size_bytes,
+        leader=status.leader,
+        raft_index=status.commit,
+        raft_term=status.term,
+        raft_applied_index=status.applied,
+        db_size_in_use=machine.stored_bytes,
+        is_learner=status.id in status.learners,
+    )

@@ -1,0 +1,78 @@
+"""etcd's ``Cluster`` service over the member's ``ClusterMembers``, the
+same calls the gateway's ``/v3/cluster/member/*`` routes make, authorized
+the same way (``authorize(user, "member_<call>", None)``: root, with auth
+on). ``MemberUpdate`` (changing a member's peer URLs) is not served yet.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import grpc
+
+from consensus.cluster.members import MemberInfo
+from consensus.etcd_api.calls import EtcdApi
+from consensus.etcd_api.errors import StoreNotRunningError
+from consensus.grpc.etcdpb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+
+from .calls import abort, token_of
+from .messages import to_pb
+
+
+def member_pb(member: MemberInfo) -> rpc_pb2.Member:
+    return rpc_pb2.Member(ID=member.id, name=member.name, peerURLs=list(member.peer_urls),
+                          clientURLs=list(member.client_urls), isLearner=member.is_learner)
+
+
+class ClusterServicer(rpc_pb2_grpc.ClusterServicer):
+    def __init__(self, etcd_api: EtcdApi, services: Callable[[], object | None]) -> None:
+        self.api = etcd_api
+        self.services = services
+
+    async def _members(self, context, kind: str):
+        members = getattr(self.services(), "members", None)
+        if members is None:
+            raise StoreNotRunningError()
+        user = await self.api.user(token_of(context))
+        self.api.authorizer.authorize(user, kind, None)
+        return members
+
+    def _header(self):
+        return to_pb(self.api.store().header())
+
+    async def MemberList(self, request, context):
+        try:
+            members = await self._members(context, "member_list")
+            listed = await members.list()
+            return rpc_pb2.MemberListResponse(header=self._header(), members=[member_pb(m) for m in listed])
+        except Exception as exc:
+            await abort(context, exc, "gRPC Cluster.MemberList")
+
+    async def MemberAdd(self, request, context):
+        try:
+            members = await self._members(context, "member_add")
+            added = await members.add(list(request.peerURLs), is_learner=request.isLearner)
+            return rpc_pb2.MemberAddResponse(header=self._header(), member=member_pb(added),
+                                             members=[member_pb(m) for m in members.members()])
+        except Exception as exc:
+            await abort(context, exc, "gRPC Cluster.MemberAdd")
+
+    async def MemberRemove(self, request, context):
+        try:
+            members = await self._members(context, "member_remove")
+            await members.remove(request.ID)
+            return rpc_pb2.MemberRemoveResponse(header=self._header(),
+                                                members=[member_pb(m) for m in members.members()])
+        except Exception as exc:
+            await abort(context, exc, "gRPC Cluster.MemberRemove")
+
+    async def MemberPromote(self, request, context):
+        try:
+            members = await self._members(context, "member_promote")
+            await members.promote(request.ID)
+            return rpc_pb2.MemberPromoteResponse(header=self._header(),
+                                                 members=[member_pb(m) for m in members.members()])
+        except Exception as exc:
+            await abort(context, exc, "gRPC Cluster.MemberPromote")
+
+    async def MemberUpdate(self, request, context):
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "member update is not served by this node yet")
