@@ -18,7 +18,7 @@ from consensus.auth.routes import AUTH_PATHS, UNAUTHENTICATED_PATHS
 from consensus.cluster.member_routes import MEMBER_PATHS
 from consensus.gateway.app import ExtraRoute
 from consensus.member import local_services, local_store
-from consensus.mvcc.api import StoreError
+from consensus.mvcc.api import Limits, StoreError
 from consensus.mvcc.json_codec import error_to_json
 
 
@@ -67,7 +67,7 @@ def local_extra_routes() -> dict[str, ExtraRoute]:
     return {path: ExtraRoute(_delegate(path), authenticate=path not in UNAUTHENTICATED_PATHS) for path in paths}
 
 
-async def serve_local_grpc(host: str, port: int) -> None:
+async def serve_local_grpc(host: str, port: int, *, limits: Limits | None = None) -> None:
     """etcd's gRPC API on ``host:port`` over this process's member, until
     cancelled; a port that cannot be bound is logged as the flag's error
     and ends the task (which stops the node)."""
@@ -75,7 +75,8 @@ async def serve_local_grpc(host: str, port: int) -> None:
     from consensus.grpc.server import GrpcListenError, serve_grpc
 
     try:
-        await serve_grpc(EtcdApi(local_store, authorizer=LocalAuthorizer()), local_services, host=host, port=port)
+        await serve_grpc(EtcdApi(local_store, authorizer=LocalAuthorizer()), local_services, host=host, port=port,
+                         limits=limits)
     except GrpcListenError as error:
         logger.error("%s", error)  # the line an operator reads; the task's failure stops the node
         raise

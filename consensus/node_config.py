@@ -10,6 +10,18 @@ act on.
 Every flag has an environment variable: ``--heartbeat-ms`` is
 ``CONFIG_CENTER_HEARTBEAT_MS``. A flag given on the command line wins over its
 variable; the variable wins over the default.
+
+etcd's own flag names are accepted as aliases (``Flag.aliases``), so scripts
+and tools that start etcd can start a node: ``--listen-client-urls`` is
+``--listen-grpc`` (etcd's clients dial its client URL over gRPC),
+``--listen-peer-urls`` and ``--initial-advertise-peer-urls`` the peer
+listener and its advertised address, ``--heartbeat-interval`` and
+``--election-timeout`` the timings (milliseconds, as etcd's), and
+``--initial-cluster`` takes etcd's ``name=http://host:port`` entries. Where an
+address is asked for, ``http://host:port`` is taken as ``host:port``;
+``https://`` is refused (TLS is not served yet), and so is a list of URLs
+(one listener per flag). An etcd flag without a counterpart here is refused
+by the command line parser, by name, never ignored.
 """
 from __future__ import annotations
 
@@ -25,6 +37,11 @@ ENV_PREFIX = "CONFIG_CENTER_"
 # etcd refuses election timeouts above 50 s (maxElectionMs in etcd's embed config);
 # beyond that a dead leader goes unnoticed for longer than any client will wait.
 MAX_ELECTION_MS = 50_000
+
+# A store smaller than this could not hold its own bootstrap records.
+MIN_QUOTA_BYTES = 1024 * 1024
+# etcd warns above 10 MiB; a Raft entry this size already stalls replication.
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 # A follower must miss several heartbeats before it calls an election, or one late
 # packet starts a needless election (Raft thesis §9.3 puts the election timeout an
@@ -64,6 +81,7 @@ class Flag:
     dest: str
     default: str | None
     help: str
+    aliases: tuple[str, ...] = ()  # etcd's names for the same flag
 
     @property
     def option(self) -> str:
@@ -78,18 +96,21 @@ FLAGS: tuple[Flag, ...] = (
     Flag("name", "default", "This member's name; must appear in --initial-cluster."),
     Flag("data_dir", "./data", "Directory for the WAL, snapshots and the store's database."),
     Flag("listen_client", "127.0.0.1:8000", "HOST:PORT serving the API, websockets and console."),
-    Flag("listen_peer", "127.0.0.1:2380", "HOST:PORT where this member listens for its peers."),
+    Flag("listen_peer", "127.0.0.1:2380", "HOST:PORT where this member listens for its peers.",
+         aliases=("--listen-peer-urls",)),
     Flag(
         "listen_grpc",
         "127.0.0.1:2379",
         "HOST:PORT serving etcd's v3 gRPC API (etcdctl, clientv3), etcd's client port; "
         "'off' serves none.",
+        aliases=("--listen-client-urls",),
     ),
     Flag(
         "advertise_peer",
         None,
         "HOST:PORT other members dial to reach this one, when it differs from --listen-peer "
         "(a proxy or NAT in between). Default: --listen-peer.",
+        aliases=("--initial-advertise-peer-urls",),
     ),
     Flag(
         "initial_cluster",
@@ -98,12 +119,14 @@ FLAGS: tuple[Flag, ...] = (
         "NAME=LISTEN_PEER).",
     ),
     Flag("initial_cluster_state", "new", "'new' to bootstrap a cluster, 'existing' to join one."),
-    Flag("heartbeat_ms", "100", "Heartbeat interval in milliseconds; also the tick length."),
+    Flag("heartbeat_ms", "100", "Heartbeat interval in milliseconds; also the tick length.",
+         aliases=("--heartbeat-interval",)),
     Flag(
         "election_ms",
         "1000",
         f"Election timeout in milliseconds; at least {MIN_ELECTION_HEARTBEAT_RATIO}x "
         f"--heartbeat-ms and at most {MAX_ELECTION_MS}.",
+        aliases=("--election-timeout",),
     ),
     Flag("snapshot_count", "10000", "Applied entries between two snapshots of the store."),
     Flag(
@@ -124,6 +147,10 @@ FLAGS: tuple[Flag, ...] = (
         "File holding the secret all members share (peer authentication, store auth tokens). "
         "Required for several members; a one-member cluster creates DATA_DIR/cluster-secret.",
     ),
+    Flag("quota_backend_bytes", str(2 * 1024**3),
+         "The store's size above which writes that add data are refused (etcd's quota)."),
+    Flag("max_request_bytes", "1572864", "The largest request the store takes, in bytes (etcd's limit)."),
+    Flag("max_txn_ops", "128", "The most operations one transaction may hold (etcd's limit)."),
     Flag(
         "store_auth",
         "on",
@@ -197,6 +224,9 @@ class NodeConfig:
     store_auth: bool = True
     advertise_peer: HostPort | None = None
     listen_grpc: HostPort | None = None  # None: no gRPC API
+    quota_backend_bytes: int = 2 * 1024**3
+    max_request_bytes: int = 1_572_864
+    max_txn_ops: int = 128
 
     def __post_init__(self) -> None:
         _check_name("--name", self.name)
@@ -222,6 +252,14 @@ class NodeConfig:
             raise NodeConfigError(
                 "--snapshot-catchup-entries", f"must be 0 or more, got {self.snapshot_catchup_entries}"
             )
+        if self.quota_backend_bytes < MIN_QUOTA_BYTES:
+            raise NodeConfigError("--quota-backend-bytes",
+                                  f"must be at least {MIN_QUOTA_BYTES} (1 MiB), got {self.quota_backend_bytes}")
+        if not 1024 <= self.max_request_bytes <= MAX_REQUEST_BYTES:
+            raise NodeConfigError("--max-request-bytes",
+                                  f"must be from 1024 to {MAX_REQUEST_BYTES} (64 MiB), got {self.max_request_bytes}")
+        if self.max_txn_ops < 1:
+            raise NodeConfigError("--max-txn-ops", f"must be at least 1, got {self.max_txn_ops}")
         if _overlaps(self.listen_client, self.listen_peer):
             raise NodeConfigError(
                 "--listen-peer",
@@ -377,6 +415,9 @@ def parse_node_config(
             store_auth=_parse_on_off("--store-auth", raw["store_auth"]),
             advertise_peer=advertise_peer,
             listen_grpc=listen_grpc,
+            quota_backend_bytes=_parse_int("--quota-backend-bytes", raw["quota_backend_bytes"]),
+            max_request_bytes=_parse_int("--max-request-bytes", raw["max_request_bytes"]),
+            max_txn_ops=_parse_int("--max-txn-ops", raw["max_txn_ops"]),
         )
     except NodeConfigError as error:
         env = from_env.get(error.flag)
@@ -427,10 +468,20 @@ def _parse_int(flag: str, text: str | None) -> int:
 
 
 def _parse_host_port(flag: str, text: str | None) -> HostPort:
-    """Parse ``host:port``, ``[ipv6]:port``; the host is an IP address or DNS name."""
+    """Parse ``host:port``, ``[ipv6]:port``, or etcd's ``http://host:port``
+    (module docstring); the host is an IP address or DNS name."""
     assert text is not None
     example = "e.g. 127.0.0.1:8000 or [::1]:8000"
     text = text.strip()
+    if "," in text:
+        raise NodeConfigError(flag, f"{text!r} lists several addresses; one listener per flag is served")
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        if scheme.lower() == "https":
+            raise NodeConfigError(flag, f"{text!r}: TLS is not served yet; use http:// or HOST:PORT")
+        if scheme.lower() not in ("http", "tcp"):
+            raise NodeConfigError(flag, f"{text!r}: a URL here is http://HOST:PORT")
+        text = rest.rstrip("/")
     if text.startswith("["):
         close = text.find("]")
         if close == -1 or text[close + 1 : close + 2] != ":":

@@ -90,6 +90,9 @@ def test_every_flag_has_an_environment_variable():
         "CONFIG_CENTER_SNAPSHOT_CATCHUP_ENTRIES",
         "CONFIG_CENTER_INITIAL_CLUSTER_TOKEN",
         "CONFIG_CENTER_CLUSTER_SECRET_FILE",
+        "CONFIG_CENTER_QUOTA_BACKEND_BYTES",
+        "CONFIG_CENTER_MAX_REQUEST_BYTES",
+        "CONFIG_CENTER_MAX_TXN_OPS",
         "CONFIG_CENTER_STORE_AUTH",
     ]
 
@@ -253,3 +256,40 @@ def test_an_advertised_peer_address_must_be_the_members_entry_in_the_initial_clu
              "initial_cluster": "a=127.0.0.1:2390,b=127.0.0.1:3391"}, {},
         )
     assert caught.value.flag == "--initial-cluster" and "--advertise-peer" in str(caught.value)
+
+
+def test_etcd_url_forms_are_taken_where_an_address_is_asked_for():
+    config = parse(listen_peer="http://127.0.0.1:12380", listen_grpc="http://127.0.0.1:12379/",
+                   advertise_peer="http://10.0.0.5:2380",
+                   initial_cluster="default=http://10.0.0.5:2380,b=http://10.0.0.6:2380")
+    assert config.listen_peer == HostPort("127.0.0.1", 12380)
+    assert config.listen_grpc == HostPort("127.0.0.1", 12379)
+    assert config.initial_cluster[1] == Member("b", HostPort("10.0.0.6", 2380))
+
+
+@pytest.mark.parametrize("flags, message", [
+    ({"listen_grpc": "https://127.0.0.1:2379"}, "--listen-grpc: 'https://127.0.0.1:2379': TLS is not served yet"),
+    ({"listen_grpc": "http://127.0.0.1:2379,http://10.0.0.1:2379"}, "--listen-grpc: 'http://127.0.0.1:2379,http"),
+    ({"listen_peer": "unix://x:1"}, "--listen-peer: 'unix://x:1': a URL here is http://HOST:PORT"),
+    ({"quota_backend_bytes": "1000"}, "--quota-backend-bytes: must be at least 1048576"),
+    ({"max_request_bytes": "100"}, "--max-request-bytes: must be from 1024"),
+    ({"max_request_bytes": str(65 * 1024 * 1024)}, "--max-request-bytes: must be from 1024"),
+    ({"max_txn_ops": "0"}, "--max-txn-ops: must be at least 1"),
+])
+def test_etcd_style_values_that_cannot_be_are_refused_by_name(flags, message):
+    with pytest.raises(NodeConfigError) as caught:
+        parse(**flags)
+    assert str(caught.value).startswith(message)
+
+
+def test_limits_default_to_etcds():
+    config = parse()
+    assert (config.quota_backend_bytes, config.max_request_bytes, config.max_txn_ops) == (2 * 1024**3, 1572864, 128)
+    assert parse(max_txn_ops="1024", quota_backend_bytes="8589934592").max_txn_ops == 1024
+
+
+def test_every_etcd_alias_names_a_flag_of_its_own():
+    aliases = [alias for flag in FLAGS for alias in flag.aliases]
+    assert len(aliases) == len(set(aliases)) and not set(aliases) & {flag.option for flag in FLAGS}
+    assert set(aliases) == {"--listen-peer-urls", "--listen-client-urls", "--initial-advertise-peer-urls",
+                            "--heartbeat-interval", "--election-timeout"}

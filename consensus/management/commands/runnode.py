@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from consensus import member, node, runtime_host
 from consensus.cluster import discovery, setup
 from consensus.member_identity import IdentityError
+from consensus.mvcc.api import Limits
 from consensus.node_config import FLAGS, NodeConfigError, parse_node_config
 from consensus.storage.errors import StorageError
 
@@ -35,6 +36,7 @@ class Command(BaseCommand):
             default = "" if flag.default is None else f" Default: {flag.default}."
             parser.add_argument(
                 flag.option,
+                *flag.aliases,
                 dest=flag.dest,
                 default=None,
                 metavar=flag.dest.upper(),
@@ -77,6 +79,8 @@ class Command(BaseCommand):
 
         service_host.configure_secret_key(resolved.setup.secret)
 
+        limits = Limits(max_request_bytes=config.max_request_bytes, max_txn_ops=config.max_txn_ops,
+                        quota_backend_bytes=config.quota_backend_bytes)
         # Coroutine factories run beside the HTTP server on the same loop until shutdown.
         node_tasks: list[runtime_host.TaskFactory] = [
             functools.partial(
@@ -84,6 +88,7 @@ class Command(BaseCommand):
                 node_id=resolved.identity.member_id, peers=resolved.bootstrap_voters,
                 heartbeat_ms=config.heartbeat_ms, election_ms=config.election_ms,
                 snapshot_count=config.snapshot_count, cluster=resolved.setup, store_auth=config.store_auth,
+                limits=limits,
             ),
             # The config service on this member's store (and the first admin of a new cluster).
             functools.partial(service_host.serve_config_service, data_dir=config.data_dir,
@@ -93,7 +98,8 @@ class Command(BaseCommand):
         if config.listen_grpc is not None:
             from consensus.gateway_binding import serve_local_grpc
 
-            node_tasks.append(functools.partial(serve_local_grpc, config.listen_grpc.host, config.listen_grpc.port))
+            node_tasks.append(functools.partial(serve_local_grpc, config.listen_grpc.host, config.listen_grpc.port,
+                                                limits=limits))
 
         # A leader stopping on a signal hands leadership over first, so the
         # others do not wait out an election timeout.
