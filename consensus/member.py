@@ -13,7 +13,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from consensus.mvcc.api import Limits, ResponseHeader
+from consensus.mvcc.api import CompactedError, CompactionRequest, Limits, ResponseHeader, StoreError
+from consensus.mvcc.auto_compaction import PeriodicCompaction, RevisionCompaction
 from consensus.mvcc.lease_clock import LeaseClock
 from consensus.mvcc.replicated_store import ReplicatedStore, StoreApplier
 from consensus.mvcc.state_machine import StoreStateMachine
@@ -33,6 +34,7 @@ from consensus.cluster.members import (
     normalize_peer_url,
     peer_host_port,
 )
+from consensus.node_config import AutoCompaction
 from consensus.node import NotLeaderError, RaftNode, local_node, member_dir, register_local_node
 from consensus.raft.messages import ConfChange, ConfChangeType, ConfState
 from consensus.storage.durable import DurableStorage
@@ -135,11 +137,12 @@ def tune_gc() -> None:
 async def serve_member(
     storage: DurableStorage, *, data_dir, node_id: int, peers: tuple[int, ...], heartbeat_ms: int,
     election_ms: int, snapshot_count: int, limits: Limits = Limits(), cluster: ClusterSetup | None = None,
-    store_auth: bool = True,
+    store_auth: bool = True, auto_compaction: AutoCompaction | None = None,
 ) -> None:
     """Run this process's member until cancelled; closes what it opened.
     Without ``cluster`` the member has no peer listener (a one-member
-    cluster that can never grow, used by in-process tests)."""
+    cluster that can never grow, used by in-process tests).
+    ``auto_compaction``: etcd's policy, if any (``run_auto_compaction``)."""
     global _local_store, _local_members, _local_transport, _local_services
     machine = StoreStateMachine.open(member_dir(data_dir) / STORE_FILE, limits=limits)
     tune_gc()
@@ -290,6 +293,8 @@ async def serve_member(
         asyncio.create_task(store.run_lease_expiry(), name="lease-expiry"),
         asyncio.create_task(_watch_upkeep(hub), name="watch-upkeep"),
     ]
+    if auto_compaction is not None:
+        tasks.append(asyncio.create_task(run_auto_compaction(store, auto_compaction), name="auto-compaction"))
     background = {task for task in tasks if task.get_name() in ("publish-member", "auth-bootstrap")}
     try:
         # The first task to end (they only end by failing; publishing the
@@ -370,6 +375,37 @@ async def _auth_pristine(service: AuthService) -> bool:
         return (await service.state()).pristine
     except Exception:
         return True
+
+
+def compaction_policy(wanted: AutoCompaction, now: float) -> PeriodicCompaction | RevisionCompaction:
+    if wanted.mode == "periodic":
+        return PeriodicCompaction(wanted.retention, now)
+    return RevisionCompaction(int(wanted.retention))
+
+
+async def run_auto_compaction(store: ReplicatedStore, wanted: AutoCompaction) -> None:
+    """etcd's auto-compaction (``consensus.mvcc.auto_compaction``): every
+    member samples its revision; the leader proposes the compactions. A
+    failed proposal (leadership lost, a timeout) is logged and tried again
+    at the next check."""
+    loop = asyncio.get_running_loop()
+    policy = compaction_policy(wanted, loop.time())
+    while True:
+        await asyncio.sleep(policy.interval)
+        now = loop.time()
+        target = policy.due(now, store.machine.revision)
+        if target is None or not store.node.is_leader:
+            continue
+        try:
+            await store.compact(CompactionRequest(revision=target))
+        except CompactedError:
+            pass  # done already, as etcd counts it
+        except (StoreError, NotLeaderError, TimeoutError) as error:
+            logger.warning("auto-compaction to revision %d failed (%s); trying again later", target, error)
+            continue
+        logger.info("auto-compaction: compacted to revision %d (%s retention %g)", target, wanted.mode,
+                    wanted.retention)
+        policy.done(now, target)
 
 
 async def _watch_upkeep(hub: WatchHub) -> None:

@@ -151,6 +151,11 @@ FLAGS: tuple[Flag, ...] = (
          "The store's size above which writes that add data are refused (etcd's quota)."),
     Flag("max_request_bytes", "1572864", "The largest request the store takes, in bytes (etcd's limit)."),
     Flag("max_txn_ops", "128", "The most operations one transaction may hold (etcd's limit)."),
+    Flag("auto_compaction_mode", "periodic",
+         "'periodic': keep --auto-compaction-retention of time; 'revision': keep that many revisions."),
+    Flag("auto_compaction_retention", "0",
+         "How much history auto-compaction keeps: for periodic a duration (1h, 30m, 90s) or a whole "
+         "number of hours, for revision a number of revisions; 0 turns it off (etcd's flags)."),
     Flag(
         "store_auth",
         "on",
@@ -160,6 +165,15 @@ FLAGS: tuple[Flag, ...] = (
 )
 
 _FLAGS_BY_DEST = {flag.dest: flag for flag in FLAGS}
+
+
+@dataclass(frozen=True, slots=True)
+class AutoCompaction:
+    """What ``--auto-compaction-*`` ask for: ``mode`` "periodic" with
+    ``retention`` in seconds, or "revision" with a count of revisions."""
+
+    mode: str
+    retention: float
 
 
 class ClusterState(enum.Enum):
@@ -227,6 +241,7 @@ class NodeConfig:
     quota_backend_bytes: int = 2 * 1024**3
     max_request_bytes: int = 1_572_864
     max_txn_ops: int = 128
+    auto_compaction: AutoCompaction | None = None  # None: off
 
     def __post_init__(self) -> None:
         _check_name("--name", self.name)
@@ -418,6 +433,7 @@ def parse_node_config(
             quota_backend_bytes=_parse_int("--quota-backend-bytes", raw["quota_backend_bytes"]),
             max_request_bytes=_parse_int("--max-request-bytes", raw["max_request_bytes"]),
             max_txn_ops=_parse_int("--max-txn-ops", raw["max_txn_ops"]),
+            auto_compaction=_parse_auto_compaction(raw["auto_compaction_mode"], raw["auto_compaction_retention"]),
         )
     except NodeConfigError as error:
         env = from_env.get(error.flag)
@@ -458,6 +474,39 @@ def _parse_on_off(flag: str, text: str | None) -> bool:
     if value not in ("on", "off"):
         raise NodeConfigError(flag, f"{text!r} is neither 'on' nor 'off'")
     return value == "on"
+
+
+_DURATION_RE = re.compile(r"(?:([0-9]+(?:\.[0-9]+)?)(h|m|s|ms))+")
+_DURATION_PART_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(h|ms|m|s)")
+_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def _parse_auto_compaction(mode_text: str | None, retention_text: str | None) -> AutoCompaction | None:
+    """etcd 3.4's reading of the two flags: a bare number is hours in
+    periodic mode and revisions in revision mode; a duration is Go's
+    (``1h30m``, ``90s``), periodic only; zero turns auto-compaction off."""
+    assert mode_text is not None and retention_text is not None
+    mode = mode_text.strip().lower()
+    text = retention_text.strip()
+    if mode not in ("periodic", "revision"):
+        raise NodeConfigError("--auto-compaction-mode", f"{mode_text!r} is neither 'periodic' nor 'revision'")
+    if _DIGITS_RE.fullmatch(text):
+        amount = int(text)
+        if amount == 0:
+            return None
+        return AutoCompaction(mode, amount * 3600.0 if mode == "periodic" else amount)
+    if mode == "revision":
+        raise NodeConfigError("--auto-compaction-retention",
+                              f"{retention_text!r} is not a number of revisions (revision mode)")
+    if not _DURATION_RE.fullmatch(text):
+        raise NodeConfigError("--auto-compaction-retention",
+                              f"{retention_text!r} is neither a duration like 1h, 30m or 90s nor a number of hours")
+    seconds = sum(float(number) * _UNIT_S[unit] for number, unit in _DURATION_PART_RE.findall(text))
+    if seconds == 0:
+        return None
+    if seconds < 1:
+        raise NodeConfigError("--auto-compaction-retention", f"{retention_text!r} is shorter than a second")
+    return AutoCompaction(mode, seconds)
 
 
 def _parse_int(flag: str, text: str | None) -> int:

@@ -6,6 +6,7 @@ import pytest
 
 from consensus.node_config import (
     FLAGS,
+    AutoCompaction,
     ClusterState,
     HostPort,
     Member,
@@ -93,6 +94,8 @@ def test_every_flag_has_an_environment_variable():
         "CONFIG_CENTER_QUOTA_BACKEND_BYTES",
         "CONFIG_CENTER_MAX_REQUEST_BYTES",
         "CONFIG_CENTER_MAX_TXN_OPS",
+        "CONFIG_CENTER_AUTO_COMPACTION_MODE",
+        "CONFIG_CENTER_AUTO_COMPACTION_RETENTION",
         "CONFIG_CENTER_STORE_AUTH",
     ]
 
@@ -293,3 +296,30 @@ def test_every_etcd_alias_names_a_flag_of_its_own():
     assert len(aliases) == len(set(aliases)) and not set(aliases) & {flag.option for flag in FLAGS}
     assert set(aliases) == {"--listen-peer-urls", "--listen-client-urls", "--initial-advertise-peer-urls",
                             "--heartbeat-interval", "--election-timeout"}
+
+
+@pytest.mark.parametrize("mode, retention, expected", [
+    ("periodic", "0", None),
+    ("periodic", "1", AutoCompaction("periodic", 3600.0)),
+    ("periodic", "30m", AutoCompaction("periodic", 1800.0)),
+    ("periodic", "1h30m", AutoCompaction("periodic", 5400.0)),
+    ("periodic", "2s", AutoCompaction("periodic", 2.0)),
+    ("revision", "1000", AutoCompaction("revision", 1000)),
+    ("revision", "0", None),
+])
+def test_auto_compaction_flags_read_as_etcd_reads_them(mode, retention, expected):
+    config = parse(auto_compaction_mode=mode, auto_compaction_retention=retention)
+    assert config.auto_compaction == expected
+    assert parse().auto_compaction is None
+
+
+@pytest.mark.parametrize("flags, message", [
+    ({"auto_compaction_mode": "hourly", "auto_compaction_retention": "1"}, "--auto-compaction-mode: 'hourly'"),
+    ({"auto_compaction_mode": "revision", "auto_compaction_retention": "1h"}, "--auto-compaction-retention: '1h' is not"),
+    ({"auto_compaction_retention": "soon"}, "--auto-compaction-retention: 'soon' is neither"),
+    ({"auto_compaction_retention": "500ms"}, "--auto-compaction-retention: '500ms' is shorter"),
+])
+def test_auto_compaction_flags_that_cannot_be_are_refused_by_name(flags, message):
+    with pytest.raises(NodeConfigError) as caught:
+        parse(**flags)
+    assert str(caught.value).startswith(message)

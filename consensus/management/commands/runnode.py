@@ -88,7 +88,7 @@ class Command(BaseCommand):
                 node_id=resolved.identity.member_id, peers=resolved.bootstrap_voters,
                 heartbeat_ms=config.heartbeat_ms, election_ms=config.election_ms,
                 snapshot_count=config.snapshot_count, cluster=resolved.setup, store_auth=config.store_auth,
-                limits=limits,
+                limits=limits, auto_compaction=config.auto_compaction,
             ),
             # The config service on this member's store (and the first admin of a new cluster).
             functools.partial(service_host.serve_config_service, data_dir=config.data_dir,
