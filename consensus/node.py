@@ -182,6 +182,7 @@ class RaftNode:
         # behind whatever else the process runs in the loop's default
         # executor (Django parks a default-executor thread per request).
         self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"raft-{node_id}-wal")
+        self._exclusive: list[tuple[Callable[[], Any], asyncio.Future]] = []  # run_exclusive's work, in order
         self._snapshots = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"raft-{node_id}-snap")
 
     # -- client side -------------------------------------------------------
@@ -259,6 +260,19 @@ class RaftNode:
     def transfer_leadership(self, transferee: int) -> None:
         self._inbox.put_nowait(("transfer", transferee))
 
+    async def run_exclusive(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` in a worker thread between two Ready steps, with
+        nothing applied meanwhile (the owner task waits for it, as for a
+        snapshot), and return what it returns. For work on the state machine
+        that applies must not interleave with and the loop must not wait
+        for: a defragment. The node handles no input while it runs, as
+        etcd's member serves nothing during a defragment; ticks wait and
+        are handled after."""
+        self._check_running()
+        done = asyncio.get_running_loop().create_future()
+        self._inbox.put_nowait(("exclusive", (fn, done)))
+        return await done
+
     def best_transferee(self) -> int | None:
         """The voter to hand leadership to: the most up to date of those
         heard from lately (None when this member does not lead, or leads
@@ -335,10 +349,16 @@ class RaftNode:
                 self._handle(item)
                 while not self._inbox.empty():
                     self._handle(self._inbox.get_nowait())
+                if self._exclusive:
+                    await self._drain_ready()
+                    await self._run_exclusive()
         finally:
             ticker.cancel()
             self._stopped = True
             self._fail_waiters(NotLeaderError("node is shutting down"))
+            for _, done in self._exclusive:
+                if not done.done():
+                    done.set_exception(NotLeaderError("node is shutting down"))
             # Work already handed to a thread finishes there; nothing new starts.
             self._disk.shutdown(wait=False)
             self._snapshots.shutdown(wait=False)
@@ -383,8 +403,22 @@ class RaftNode:
             self.raw.report_snapshot(*value)
         elif kind == "transfer":
             self.raw.transfer_leader(value)
+        elif kind == "exclusive":
+            self._exclusive.append(value)
         else:
             raise ValueError(f"unknown node input {kind!r}")
+
+    async def _run_exclusive(self) -> None:
+        work, self._exclusive = self._exclusive, []
+        for fn, done in work:
+            try:
+                result = await self._in(self._snapshots, fn)
+            except Exception as exc:  # the caller's failure, reported to the caller
+                if not done.done():
+                    done.set_exception(exc)
+            else:
+                if not done.done():
+                    done.set_result(result)
 
     async def _drain_ready(self) -> None:
         while self.raw.has_ready():

@@ -116,7 +116,7 @@ OPEN_KINDS = frozenset({"status", "member_list"})
 ADMIN_KINDS = frozenset({
     "compaction", "lease_leases", "member_add", "member_remove", "member_promote", "member_update", "move_leader",
 })
-MAINTENANCE_KINDS = frozenset({"hash", "hashkv", "snapshot"})
+MAINTENANCE_KINDS = frozenset({"hash", "hashkv", "snapshot", "defragment"})
 
 READ, WRITE = PermissionType.READ, PermissionType.WRITE
 

@@ -68,6 +68,7 @@ UNARY_HANDLERS: dict[str, UnaryHandler] = {
     "lease_leases": _lease_leases,
     "hash": _hash,
     "hashkv": _call("hash_kv"),
+    "defragment": _call("defragment"),
 }
 
 def stamp(response: Any, identity: ResponseHeader) -> Any:

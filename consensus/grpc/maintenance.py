@@ -8,8 +8,9 @@
   countdown, then its SHA-256 (``etcd_api.calls.snapshot_chunks``), which
   ``etcdctl snapshot save`` checks; root only.
 - ``MoveLeader``: hand leadership to another voter; sent to the leader.
-- ``Alarm`` and ``Defragment``: not served yet (UNIMPLEMENTED, with a
-  message saying so).
+- ``Defragment``: this member's database rewritten without its free space
+  (root only, as etcd's; nothing is applied meanwhile).
+- ``Alarm``: not served yet (UNIMPLEMENTED, with a message saying so).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class MaintenanceServicer(rpc_pb2_grpc.MaintenanceServicer):
 
     Hash = unary_method("hash", api.HashRequest, "Maintenance.Hash")
     HashKV = unary_method("hashkv", api.HashKVRequest, "Maintenance.HashKV")
+    Defragment = unary_method("defragment", api.DefragmentRequest, "Maintenance.Defragment")
 
     async def Status(self, request, context):
         try:
@@ -71,5 +73,3 @@ class MaintenanceServicer(rpc_pb2_grpc.MaintenanceServicer):
     async def Alarm(self, request, context):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "alarms are not served by this node yet")
 
-    async def Defragment(self, request, context):
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "defragment is not served by this node yet")

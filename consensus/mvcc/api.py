@@ -287,6 +287,16 @@ class HashResponse:
 
 
 @dataclass(frozen=True, slots=True)
+class DefragmentRequest:
+    """etcd's ``DefragmentRequest`` (no fields)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DefragmentResponse:
+    header: ResponseHeader = field(default_factory=ResponseHeader)
+
+
+@dataclass(frozen=True, slots=True)
 class HashKVRequest:
     revision: int = 0
 

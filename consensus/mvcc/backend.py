@@ -393,6 +393,16 @@ class Backend:
                 total += p.stat().st_size
         return total
 
+    def defragment(self) -> None:
+        """Rewrite the database file without its free pages (SQLite's
+        ``VACUUM``), then fold the WAL into it and truncate the WAL, so the
+        file is as small as what it holds. Outside a transaction only."""
+        if self.conn.in_transaction:
+            raise RuntimeError("defragment inside a transaction")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.conn.execute("VACUUM")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def snapshot_into(self, write: Callable[[bytes], object]) -> None:
         """A consistent copy of the whole database, as the bytes of a SQLite
         file handed to ``write`` in pieces of ``COPY_CHUNK``. Made with

@@ -27,6 +27,8 @@ from consensus.node import NotLeaderError, RaftNode
 from .api import (
     CompactionRequest,
     CompactionResponse,
+    DefragmentRequest,
+    DefragmentResponse,
     DeleteRangeRequest,
     DeleteRangeResponse,
     HashKVRequest,
@@ -207,6 +209,12 @@ class ReplicatedStore:
         database file as etcd's is. Local, like etcd's: no ReadIndex."""
         kv = self.machine.hash_kv(0)
         return HashResponse(header=kv.header, hash=kv.hash)
+
+    async def defragment(self, request: DefragmentRequest) -> DefragmentResponse:
+        """This member's database rewritten without its free space; nothing
+        is applied while it runs (``RaftNode.run_exclusive``)."""
+        await self.node.run_exclusive(self.machine.defragment)
+        return DefragmentResponse(header=self._header())
 
     async def hash_kv(self, request: HashKVRequest) -> HashKVResponse:
         """etcd's ``HashKV`` at ``request.revision`` (0: the current one),

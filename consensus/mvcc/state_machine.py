@@ -462,6 +462,16 @@ class StoreStateMachine:
             self._check_running()
             return self._backend.snapshot()
 
+    def defragment(self) -> None:
+        """etcd's Defragment on this member: the database file rewritten
+        without its free space (``Backend.defragment``); the store's contents
+        and every revision are unchanged. Blocks applies while it runs; the
+        runtime runs it in a worker thread between applies
+        (``RaftNode.run_exclusive``)."""
+        with self._lock:
+            self._check_running()
+            self._backend.defragment()
+
     def snapshot_into(self, write: Callable[[bytes], object]) -> None:
         """``snapshot()`` handed to ``write`` in pieces (a Raft snapshot's
         payload file), never whole in memory."""

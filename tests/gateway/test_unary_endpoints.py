@@ -167,7 +167,7 @@ def test_error_bodies(node, path, body, status, code, message):
 
 
 def test_unknown_paths_and_methods(node):
-    for path in ("/v3/nope", "/v3/kv/range/", "/v3/maintenance/defragment", "/v3/"):
+    for path in ("/v3/nope", "/v3/kv/range/", "/v3/maintenance/nothing", "/v3/"):
         answer = request(node.host, node.port, path)
         assert (answer.status, answer.body) == (404, b"Not Found\n")
         assert answer.headers["content-type"] == "text/plain; charset=utf-8"

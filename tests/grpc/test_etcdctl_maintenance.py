@@ -72,6 +72,31 @@ def test_move_leader_to_itself_and_to_a_stranger(open_node):
     assert stranger.returncode != 0 and re.search(r"Error: .*", stranger.stderr)
 
 
-def test_unserved_calls_say_so(open_node):
+def db_size(node) -> int:
+    return int(gateway(node, "/v3/maintenance/status")["dbSize"])
+
+
+def test_defrag_gives_the_space_of_compacted_history_back(open_node):
+    value = "x" * 500_000
+    for i in range(12):
+        assert etcdctl(open_node.endpoint, "put", f"/defrag/{i}", input=value).returncode == 0  # value on stdin
+    etcdctl(open_node.endpoint, "del", "/defrag/", "--prefix")
+    revision = gateway(open_node, "/v3/kv/range", {"key": "L2RlZnJhZw=="})["header"]["revision"]
+    assert etcdctl(open_node.endpoint, "compaction", "--physical", revision).returncode == 0
+    grown = db_size(open_node)
+    assert grown > 5_000_000  # the deleted values' pages are free, still in the file
     ran = etcdctl(open_node.endpoint, "defrag")
-    assert ran.returncode != 0 and "not served by this node yet" in ran.stderr
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == f"Finished defragmenting etcd member[{open_node.endpoint}]\n"
+    shrunk = db_size(open_node)
+    assert shrunk < grown / 4, (grown, shrunk)
+    # the store is whole and serving
+    assert etcdctl(open_node.endpoint, "put", "/defrag/after", "v").stdout == "OK\n"
+    assert gateway(open_node, "/v3/maintenance/defragment")["header"]["member_id"]
+
+
+def test_defrag_is_for_root_only(locked_node):
+    ran = etcdctl(locked_node.endpoint, "defrag")
+    assert ran.returncode != 0 and "user name is empty" in ran.stderr
+    ran = etcdctl(locked_node.endpoint, f"--user=root:{locked_node.root_password()}", "defrag")
+    assert ran.returncode == 0, ran.stderr

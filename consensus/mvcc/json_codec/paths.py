@@ -17,6 +17,8 @@ from typing import Any
 from consensus.mvcc.api import (
     CompactionRequest,
     CompactionResponse,
+    DefragmentRequest,
+    DefragmentResponse,
     DeleteRangeRequest,
     DeleteRangeResponse,
     HashKVRequest,
@@ -60,6 +62,7 @@ PATHS: dict[str, str] = {
     "/v3/lease/leases": "lease_leases",
     "/v3/kv/lease/leases": "lease_leases",
     "/v3/maintenance/hash": "hash",
+    "/v3/maintenance/defragment": "defragment",
     "/v3/watch": "watch",
 }
 
@@ -83,6 +86,7 @@ _REQUEST_KIND: dict[type, str] = {
     LeaseTimeToLiveRequest: "lease_timetolive",
     LeaseLeasesRequest: "lease_leases",
     HashRequest: "hash",
+    DefragmentRequest: "defragment",
     HashKVRequest: "hashkv",
     WatchCreateRequest: "watch",
     WatchCancelRequest: "watch",
@@ -96,7 +100,7 @@ UNARY_REQUEST_TYPE: dict[str, type] = {
     "txn": TxnRequest, "compaction": CompactionRequest, "lease_grant": LeaseGrantRequest,
     "lease_revoke": LeaseRevokeRequest, "lease_keepalive": LeaseKeepAliveRequest,
     "lease_timetolive": LeaseTimeToLiveRequest, "lease_leases": LeaseLeasesRequest,
-    "hash": HashRequest, "hashkv": HashKVRequest,
+    "hash": HashRequest, "hashkv": HashKVRequest, "defragment": DefragmentRequest,
 }
 
 RESPONSE_TYPE: dict[str, type] = {
@@ -111,6 +115,7 @@ RESPONSE_TYPE: dict[str, type] = {
     "lease_timetolive": LeaseTimeToLiveResponse,
     "lease_leases": LeaseLeasesResponse,
     "hash": HashResponse,
+    "defragment": DefragmentResponse,
     "hashkv": HashKVResponse,
     "watch": WatchResponse,
 }
