@@ -10,7 +10,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from consensus.mvcc.api import StoreError
 from config_center.service.errors import ServiceError, UnavailableError
-from config_center.unavailable import UNAVAILABLE_ERRORS
+from config_center.unavailable import STORE_FULL_ERRORS, STORE_FULL_MESSAGE, UNAVAILABLE_ERRORS
 
 # gRPC codes a store refusal can carry that mean "try again later".
 _RETRYABLE_GRPC = {4, 14}
@@ -24,6 +24,9 @@ def exception_handler(exc, context):
     if isinstance(exc, UNAVAILABLE_ERRORS) or (isinstance(exc, StoreError) and exc.grpc_code in _RETRYABLE_GRPC):
         error = UnavailableError(f"the store cannot serve this request now ({exc or type(exc).__name__}); retry")
         return Response(error.as_dict(), status=error.status, headers={"Retry-After": "1"})
+    if isinstance(exc, STORE_FULL_ERRORS):
+        return Response({"code": "store_full", "message": STORE_FULL_MESSAGE, "details": {"store": str(exc)}},
+                        status=507)
     if isinstance(exc, StoreError):
         return Response({"code": "store_refused", "message": str(exc)}, status=400)
     response = drf_exception_handler(exc, context)

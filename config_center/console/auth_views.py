@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from config_center import service_host
 from config_center.session_keys import SESSION_SECRET, SESSION_USER
-from config_center.unavailable import UNAVAILABLE_ERRORS
+from config_center.unavailable import STORE_FULL_ERRORS, STORE_FULL_MESSAGE, UNAVAILABLE_ERRORS
 from config_center.service.errors import NotAuthenticatedError, TooManyAttemptsError
 
 from .pages import client_address, unavailable
@@ -61,6 +61,8 @@ async def login(request: HttpRequest) -> HttpResponse:
         secret = await service.start_session(principal, lifetime=settings.SESSION_COOKIE_AGE)
     except UNAVAILABLE_ERRORS as error:
         return unavailable(request, error)
+    except STORE_FULL_ERRORS:
+        return render(request, "console/login.html", {**context, "errors": {"form": STORE_FULL_MESSAGE}}, status=507)
     # A new session key at login: a key planted before login is worthless.
     request.session.cycle_key()
     request.session[SESSION_USER], request.session[SESSION_SECRET] = principal.user, secret

@@ -26,7 +26,7 @@ PEER_TIMEOUT = 0.5
 def alerts(status: dict | None) -> list[str]:
     if status is None:
         return ["This node's store member is not running."]
-    found = []
+    found = [alarm["message"] for alarm in status.get("alarms", ())]
     if not status["has_leader"]:
         found.append("No leader: the cluster cannot accept writes until a quorum of members elects one.")
     for member in status["members"]:

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from config_center import service_host
 from config_center.session_keys import SESSION_SECRET, SESSION_USER
-from config_center.unavailable import UNAVAILABLE_ERRORS
+from config_center.unavailable import STORE_FULL_ERRORS, STORE_FULL_MESSAGE, UNAVAILABLE_ERRORS
 from config_center.service.access import MANAGE, PUBLISH, DRAFT, Principal
 from config_center.service.config_service import ConfigService
 from config_center.service.errors import NotAuthenticatedError, ServiceError
@@ -80,8 +80,14 @@ def console_page(view: View) -> View:
                                status=error.status)
         except UNAVAILABLE_ERRORS as error:
             return unavailable(request, error)
+        except STORE_FULL_ERRORS:
+            return store_full(request)
 
     return wrapper
+
+
+def store_full(request: HttpRequest) -> HttpResponse:
+    return render(request, "console/error.html", {"message": STORE_FULL_MESSAGE, "code": "store_full"}, status=507)
 
 
 def unavailable(request: HttpRequest, error: BaseException) -> HttpResponse:

@@ -17,6 +17,21 @@ from .members import ClusterMembers, MemberInfo
 
 PEER_STATUS_TIMEOUT = 1.0
 
+# What an operator reads for each raised alarm (the console's dashboard shows it).
+ALARM_ADVICE = {
+    "NOSPACE": "the store is over its quota (--quota-backend-bytes): writes that add data are refused until "
+               "it is compacted, defragmented and the alarm disarmed (etcdctl alarm disarm)",
+    "CORRUPT": "a member's data differs from the others': stop it and restore it from a snapshot",
+}
+
+
+def alarm_entries(machine) -> list[dict]:
+    """The raised alarms (replicated, so every member reports the same)."""
+    return [{"member_id": str(a.memberID), "alarm": a.alarm.name,
+             "message": f"Alarm {a.alarm.name} raised for member {a.memberID:x}: "
+                        f"{ALARM_ADVICE.get(a.alarm.name, 'see etcdctl alarm list')}."}
+            for a in machine.alarms]
+
 
 def _fetch_status(client_url: str, timeout: float) -> dict:
     request = urllib.request.Request(client_url.rstrip("/") + "/v3/maintenance/status", data=b"{}", method="POST")
@@ -92,4 +107,5 @@ async def cluster_status(members: ClusterMembers, *, timeout: float = PEER_STATU
         "has_leader": bool(leader),
         "revision": members.store.machine.revision,
         "members": entries,
+        "alarms": alarm_entries(members.store.machine),
     }

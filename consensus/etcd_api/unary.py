@@ -36,6 +36,7 @@ UnaryHandler = Callable[[ReplicatedStore, Any], Awaitable[Any]]
 # The etcd API version a node reports in /v3/maintenance/status (the one its
 # JSON is checked against is 3.4.23; clients compare major.minor).
 ETCD_API_VERSION = "3.4.0"
+NO_LEADER = "etcdserver: no leader"
 
 
 def _call(method: str) -> UnaryHandler:
@@ -69,6 +70,7 @@ UNARY_HANDLERS: dict[str, UnaryHandler] = {
     "hash": _hash,
     "hashkv": _call("hash_kv"),
     "defragment": _call("defragment"),
+    "alarm": _call("alarm"),
 }
 
 def stamp(response: Any, identity: ResponseHeader) -> Any:
@@ -105,6 +107,7 @@ class MemberStatus:
     raft_applied_index: int
     db_size_in_use: int
     is_learner: bool
+    errors: tuple[str, ...] = ()  # no leader, raised alarms: etcd's words
 
 
 def member_status(store: ReplicatedStore) -> MemberStatus:
@@ -124,4 +127,6 @@ def member_status(store: ReplicatedStore) -> MemberStatus:
         raft_applied_index=status.applied,
         db_size_in_use=machine.stored_bytes,
         is_learner=status.id in status.learners,
+        errors=(*(() if status.leader else (NO_LEADER,)),
+                *(f"memberID:{a.memberID} alarm:{a.alarm.name} " for a in machine.alarms)),
     )

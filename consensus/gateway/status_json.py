@@ -28,6 +28,7 @@ def status_json(status: MemberStatus) -> dict:
         "raftIndex": _int64(status.raft_index),
         "raftTerm": _int64(status.raft_term),
         "raftAppliedIndex": _int64(status.raft_applied_index),
+        "errors": list(status.errors) or None,
         "dbSizeInUse": _int64(status.db_size_in_use),
         "isLearner": True if status.is_learner else None,
     }

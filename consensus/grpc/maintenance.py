@@ -10,13 +10,13 @@
 - ``MoveLeader``: hand leadership to another voter; sent to the leader.
 - ``Defragment``: this member's database rewritten without its free space
   (root only, as etcd's; nothing is applied meanwhile).
-- ``Alarm``: not served yet (UNIMPLEMENTED, with a message saying so).
+- ``Alarm``: list, raise and clear alarms (``etcdctl alarm list|disarm``),
+  through the log; root only (etcd 3.4 asks for nothing).
 """
 from __future__ import annotations
 
 from typing import Callable
 
-import grpc
 
 from consensus.etcd_api.calls import EtcdApi, snapshot_chunks
 from consensus.etcd_api.errors import StoreNotRunningError
@@ -36,6 +36,7 @@ class MaintenanceServicer(rpc_pb2_grpc.MaintenanceServicer):
     Hash = unary_method("hash", api.HashRequest, "Maintenance.Hash")
     HashKV = unary_method("hashkv", api.HashKVRequest, "Maintenance.HashKV")
     Defragment = unary_method("defragment", api.DefragmentRequest, "Maintenance.Defragment")
+    Alarm = unary_method("alarm", api.AlarmRequest, "Maintenance.Alarm")
 
     async def Status(self, request, context):
         try:
@@ -45,7 +46,7 @@ class MaintenanceServicer(rpc_pb2_grpc.MaintenanceServicer):
         return rpc_pb2.StatusResponse(
             header=to_pb(status.header), version=status.version, dbSize=status.db_size, leader=status.leader,
             raftIndex=status.raft_index, raftTerm=status.raft_term, raftAppliedIndex=status.raft_applied_index,
-            dbSizeInUse=status.db_size_in_use, isLearner=status.is_learner,
+            dbSizeInUse=status.db_size_in_use, isLearner=status.is_learner, errors=list(status.errors),
         )
 
     async def Snapshot(self, request, context) -> None:
@@ -70,6 +71,4 @@ class MaintenanceServicer(rpc_pb2_grpc.MaintenanceServicer):
             await abort(context, exc, "gRPC Maintenance.MoveLeader")
         return rpc_pb2.MoveLeaderResponse(header=to_pb(header))
 
-    async def Alarm(self, request, context):
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "alarms are not served by this node yet")
 

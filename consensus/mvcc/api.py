@@ -423,6 +423,43 @@ class WatchProgressRequest:
     """etcd's ``WatchProgressRequest`` (no fields)."""
 
 
+# -- alarms ----------------------------------------------------------------------------
+
+
+class AlarmType(enum.IntEnum):
+    NONE = 0  # in a request: every type
+    NOSPACE = 1
+    CORRUPT = 2
+
+
+class AlarmAction(enum.IntEnum):
+    GET = 0
+    ACTIVATE = 1
+    DEACTIVATE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRequest:
+    """etcd's ``AlarmRequest``: list, raise or clear an alarm of a member
+    (``memberID`` 0 with GET: every member's)."""
+
+    action: AlarmAction = AlarmAction.GET
+    memberID: int = 0
+    alarm: AlarmType = AlarmType.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmMember:
+    memberID: int = 0
+    alarm: AlarmType = AlarmType.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmResponse:
+    header: ResponseHeader = field(default_factory=ResponseHeader)
+    alarms: tuple[AlarmMember, ...] = ()
+
+
 # -- limits --------------------------------------------------------------------------
 
 

@@ -25,6 +25,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .api import (
+    AlarmAction,
+    AlarmMember,
+    AlarmRequest,
+    AlarmResponse,
+    AlarmType,
     CompactionRequest,
     CompactionResponse,
     CompactedError,
@@ -111,10 +116,15 @@ class Applier:
         self.store = store
         self.lessor = lessor
         self.limits = limits
+        self.alarms: set[tuple[int, AlarmType]] = {
+            (member, AlarmType(kind)) for member, kind in store.backend.alarms()}
 
     def apply(self, index: int, request: object) -> object:
         """The response to ``request`` applied as log entry ``index``, or a
         ``StoreError`` with nothing changed."""
+        if self.space_exhausted and quota_cost(request) > 0:
+            # etcd's capped applier: with NOSPACE raised, nothing that adds data
+            raise NoSpaceError()
         if isinstance(request, PutRequest):
             self._check_quota(request)
             check_put_request(request, self.limits.max_key_bytes)
@@ -138,7 +148,38 @@ class Applier:
             return self.lease_grant(request, index)
         if isinstance(request, LeaseRevokeRequest):
             return self.lease_revoke(request)
+        if isinstance(request, AlarmRequest):
+            return self.alarm(request)
         raise InvalidRequestError(f"etcdserver: not a request the store applies: {type(request).__name__}")
+
+    @property
+    def space_exhausted(self) -> bool:
+        """A NOSPACE alarm is raised (for any member)."""
+        return any(kind is AlarmType.NOSPACE for _, kind in self.alarms)
+
+    def alarm(self, r: AlarmRequest) -> AlarmResponse:
+        """etcd's alarm store: GET lists the alarms of a type (NONE: all);
+        ACTIVATE raises one (answered with it, also when it was raised
+        already; NONE raises nothing); DEACTIVATE clears one (answered with
+        it if it was raised). While a NOSPACE alarm is raised, requests that
+        add data are refused (``apply``)."""
+        header = ResponseHeader(revision=self.store.meta.revision)
+        if r.action is AlarmAction.GET:
+            listed = sorted(a for a in self.alarms if r.alarm is AlarmType.NONE or a[1] is r.alarm)
+            return AlarmResponse(header=header, alarms=tuple(AlarmMember(m, k) for m, k in listed))
+        if r.alarm is AlarmType.NONE:
+            return AlarmResponse(header=header)
+        alarm = (r.memberID, r.alarm)
+        if r.action is AlarmAction.ACTIVATE:
+            if alarm not in self.alarms:
+                self.alarms.add(alarm)
+                self.store.backend.put_alarm(*alarm)
+            return AlarmResponse(header=header, alarms=(AlarmMember(*alarm),))
+        if alarm not in self.alarms:
+            return AlarmResponse(header=header)
+        self.alarms.discard(alarm)
+        self.store.backend.delete_alarm(*alarm)
+        return AlarmResponse(header=header, alarms=(AlarmMember(*alarm),))
 
     def _check_quota(self, request: object) -> None:
         cost = quota_cost(request)

@@ -11,6 +11,8 @@ Tables
 ``lease`` one row per live lease: id and granted TTL. Which keys a lease
           holds is not stored twice: it is the ``lease`` column of each live
           key's latest revision, and is rebuilt from there on open.
+``alarm`` one row per raised alarm: the member it was raised for and its
+          type (etcd's alarm store, replicated like everything else).
 ``meta``  a single row: ``applied_index`` (the last Raft index applied —
           etcd's consistent index), ``revision``, ``compact_revision``, the
           physical compaction still to do (``scheduled_compaction`` and
@@ -86,6 +88,11 @@ CREATE TABLE IF NOT EXISTS auth (
     name TEXT NOT NULL,
     data BLOB NOT NULL,
     PRIMARY KEY (kind, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alarm (
+    member_id INTEGER NOT NULL,
+    type INTEGER NOT NULL,
+    PRIMARY KEY (member_id, type)
 ) WITHOUT ROWID;
 """
 
@@ -382,6 +389,21 @@ class Backend:
     def delete_auth_record(self, kind: str, name: str) -> None:
         self.conn.execute("DELETE FROM auth WHERE kind = ? AND name = ?", (kind, name))
 
+    # -- alarms ------------------------------------------------------------------------
+
+    def alarms(self) -> list[tuple[int, int]]:
+        """Every raised ``(member_id, alarm_type)``; member IDs are stored as
+        signed 64-bit integers (SQLite's), so they are mapped back here."""
+        return [(member & 0xFFFFFFFFFFFFFFFF, kind)
+                for member, kind in self.conn.execute("SELECT member_id, type FROM alarm ORDER BY member_id, type")]
+
+    def put_alarm(self, member_id: int, alarm_type: int) -> None:
+        self.conn.execute("INSERT OR IGNORE INTO alarm (member_id, type) VALUES (?, ?)",
+                          (_signed64(member_id), alarm_type))
+
+    def delete_alarm(self, member_id: int, alarm_type: int) -> None:
+        self.conn.execute("DELETE FROM alarm WHERE member_id = ? AND type = ?", (_signed64(member_id), alarm_type))
+
     # -- size, snapshot, restore ----------------------------------------------------------
 
     def file_bytes(self) -> int:
@@ -458,6 +480,10 @@ class Backend:
                 src.close()
         # A snapshot from a member that predates a table lacks it.
         self.conn.executescript(_SCHEMA)
+
+
+def _signed64(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
 
 
 def _row_size(kv: KeyValue) -> int:

@@ -38,6 +38,9 @@ from consensus.auth.commands import (
 )
 
 from .api import (
+    AlarmAction,
+    AlarmRequest,
+    AlarmType,
     Compare,
     CompareResult,
     CompareTarget,
@@ -65,6 +68,7 @@ _TAGS: dict[type, int] = {
     CompactionRequest: 5,
     LeaseGrantRequest: 6,
     LeaseRevokeRequest: 7,
+    AlarmRequest: 8,
     EnableAuth: 16,
     DisableAuth: 17,
     AddUser: 18,
@@ -84,6 +88,8 @@ _ENUMS: dict[tuple[type, str], type] = {
     (RangeRequest, "sort_target"): SortTarget,
     (Compare, "result"): CompareResult,
     (Compare, "target"): CompareTarget,
+    (AlarmRequest, "action"): AlarmAction,
+    (AlarmRequest, "alarm"): AlarmType,
 }
 
 

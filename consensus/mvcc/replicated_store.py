@@ -25,6 +25,11 @@ from typing import Awaitable, Callable
 from consensus.node import NotLeaderError, RaftNode
 
 from .api import (
+    AlarmAction,
+    AlarmRequest,
+    AlarmResponse,
+    AlarmType,
+    NoSpaceError,
     CompactionRequest,
     CompactionResponse,
     DefragmentRequest,
@@ -148,8 +153,27 @@ class ReplicatedStore:
         check_request_size(payload, self.limits)  # refused before it reaches the log
         result = await self.node.propose(payload)
         if isinstance(result, StoreError):
+            if isinstance(result, NoSpaceError) and not self.machine.space_exhausted:
+                await self._raise_no_space()
             raise result
         return result
+
+    async def _raise_no_space(self) -> None:
+        """A write went over the quota: raise the NOSPACE alarm for this
+        member, as etcd's server does, so the cluster refuses what adds data
+        until an operator compacts, defragments and disarms. Best effort: a
+        failure is logged; the next refused write tries again."""
+        try:
+            await self.node.propose(encode_request(
+                AlarmRequest(action=AlarmAction.ACTIVATE, memberID=self.node.id, alarm=AlarmType.NOSPACE)))
+        except Exception as exc:  # noqa: BLE001 (the write's own refusal is what the client gets)
+            logger.warning("raising the NOSPACE alarm failed: %s", exc)
+        else:
+            logger.warning("the store is over its quota: NOSPACE alarm raised for member %x", self.node.id)
+
+    async def alarm(self, request: AlarmRequest) -> AlarmResponse:
+        """etcd's Alarm (every action through the log, as in etcd 3.4)."""
+        return await self._propose(request)
 
     async def put(self, request: PutRequest) -> PutResponse:
         return await self._propose(request)

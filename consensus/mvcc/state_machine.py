@@ -56,6 +56,7 @@ from consensus.auth.auth_store import AuthStore
 from consensus.auth.commands import AuthCommand
 
 from .api import (
+    AlarmMember,
     CompactedError,
     CompactionRequest,
     Event,
@@ -192,6 +193,16 @@ class StoreStateMachine:
     def auth_state(self) -> AuthState:
         """The committed auth state (immutable; read it without the lock)."""
         return self._auth.state
+
+    @property
+    def alarms(self) -> tuple[AlarmMember, ...]:
+        """The raised alarms, by member."""
+        return tuple(AlarmMember(member, kind) for member, kind in sorted(self._applier.alarms))
+
+    @property
+    def space_exhausted(self) -> bool:
+        """A NOSPACE alarm is raised: writes that add data are refused."""
+        return self._applier.space_exhausted
 
     @property
     def db_size_bytes(self) -> int:

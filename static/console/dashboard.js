@@ -38,6 +38,7 @@
     if (!status.has_leader) {
       problems.unshift("No leader: the cluster cannot accept writes until a quorum of members elects one.");
     }
+    (status.alarms || []).slice().reverse().forEach(function (a) { problems.unshift(a.message); });
     document.getElementById("leader-name").textContent = leader ? leader.name : "none";
     document.getElementById("leader-term").textContent = leader ? leader.term : "—";
     document.getElementById("store-revision").textContent = status.revision;

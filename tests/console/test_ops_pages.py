@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import urllib.request
 
 from playwright.sync_api import expect
 
@@ -24,6 +25,40 @@ def test_dashboard_shows_the_leader_and_recent_releases(console_node, new_page):
     # The panel refreshes itself from /api/v1/cluster/status.
     expect(page.locator("#cluster-refreshed")).to_contain_text("Refreshed at", timeout=12_000)
     screenshot(page, "dashboard")
+
+
+def gateway_alarm(node, action: str, member_id: str) -> dict:
+    request = urllib.request.Request(node.base_url + "/v3/maintenance/alarm", method="POST", data=json.dumps(
+        {"action": action, "memberID": member_id, "alarm": "NOSPACE"}).encode())
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_the_dashboard_shows_a_raised_alarm_and_its_remedy(console_node, new_page):
+    with urllib.request.urlopen(urllib.request.Request(console_node.base_url + "/v3/maintenance/status",
+                                                       data=b"{}", method="POST"), timeout=10) as response:
+        member_id = json.loads(response.read())["header"]["member_id"]
+    page = new_page()
+    log_in(page, console_node.base_url, "admin", console_node.admin_password, then="/console/")
+    raised = gateway_alarm(console_node, "ACTIVATE", member_id)
+    assert raised["alarms"] == [{"memberID": member_id, "alarm": "NOSPACE"}]
+    try:
+        # the panel refreshes itself and shows the alarm, with what to do
+        expect(page.locator("#alerts")).to_contain_text(f"Alarm NOSPACE raised for member {int(member_id):x}",
+                                                        timeout=12_000)
+        expect(page.locator("#alerts")).to_contain_text("etcdctl alarm disarm")
+        page.reload()
+        expect(page.locator("#alerts")).to_contain_text("Alarm NOSPACE raised")
+        # a new session cannot be saved meanwhile: the login form says why, not a server error
+        other = new_page()
+        other.console_errors.expect("status of 507")
+        other.goto(console_node.base_url + "/console/login")
+        other.get_by_label("User name").fill("admin")
+        other.get_by_label("Password").fill(console_node.admin_password)
+        other.get_by_role("button", name="Log in").click()
+        expect(other.locator("body")).to_contain_text("the store is over its quota")
+    finally:
+        gateway_alarm(console_node, "DEACTIVATE", member_id)
 
 
 def test_delivery_shows_instances_and_a_canary_is_started_and_abandoned(console_node, new_page):

@@ -194,7 +194,7 @@ def test_status_asks_no_questions():
             raise AssertionError("status is not authenticated")
 
     class Store(FakeStore):
-        machine = type("M", (), {"revision": 5, "db_size_bytes": 10, "stored_bytes": 4})()
+        machine = type("M", (), {"revision": 5, "db_size_bytes": 10, "stored_bytes": 4, "alarms": ()})()
         node = type("N", (), {"status": lambda self: type("S", (), dict(
             id=7, term=2, leader=7, commit=9, applied=9, learners=()))()})()
 

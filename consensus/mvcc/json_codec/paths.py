@@ -19,6 +19,8 @@ from consensus.mvcc.api import (
     CompactionResponse,
     DefragmentRequest,
     DefragmentResponse,
+    AlarmRequest,
+    AlarmResponse,
     DeleteRangeRequest,
     DeleteRangeResponse,
     HashKVRequest,
@@ -63,6 +65,7 @@ PATHS: dict[str, str] = {
     "/v3/kv/lease/leases": "lease_leases",
     "/v3/maintenance/hash": "hash",
     "/v3/maintenance/defragment": "defragment",
+    "/v3/maintenance/alarm": "alarm",
     "/v3/watch": "watch",
 }
 
@@ -87,6 +90,7 @@ _REQUEST_KIND: dict[type, str] = {
     LeaseLeasesRequest: "lease_leases",
     HashRequest: "hash",
     DefragmentRequest: "defragment",
+    AlarmRequest: "alarm",
     HashKVRequest: "hashkv",
     WatchCreateRequest: "watch",
     WatchCancelRequest: "watch",
@@ -101,6 +105,7 @@ UNARY_REQUEST_TYPE: dict[str, type] = {
     "lease_revoke": LeaseRevokeRequest, "lease_keepalive": LeaseKeepAliveRequest,
     "lease_timetolive": LeaseTimeToLiveRequest, "lease_leases": LeaseLeasesRequest,
     "hash": HashRequest, "hashkv": HashKVRequest, "defragment": DefragmentRequest,
+    "alarm": AlarmRequest,
 }
 
 RESPONSE_TYPE: dict[str, type] = {
@@ -116,6 +121,7 @@ RESPONSE_TYPE: dict[str, type] = {
     "lease_leases": LeaseLeasesResponse,
     "hash": HashResponse,
     "defragment": DefragmentResponse,
+    "alarm": AlarmResponse,
     "hashkv": HashKVResponse,
     "watch": WatchResponse,
 }
