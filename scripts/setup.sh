@@ -12,6 +12,8 @@
 #     editor), skipped the same way.
 #  5. etcd's v3 API modules generated from etcd's .proto files
 #     (scripts/generate_etcd_api.py), skipped the same way.
+#  6. the Go programs under go/src/cctools/ (clientv3 acceptance tests and
+#     the gRPC load tool) built into .venv/go-bin/, skipped the same way.
 #
 # Environment: CONFIG_CENTER_PYTHON picks the interpreter (default: python3).
 set -euo pipefail
@@ -90,3 +92,20 @@ fi
 # .proto files (fetched from Debian) into consensus/grpc/etcdpb/ (not
 # committed); skipped when nothing changed. See the script's docstring.
 .venv/bin/python scripts/generate_etcd_api.py
+
+# --- 6. the Go clientv3 programs -------------------------------------------------
+# GOPATH mode over Debian's Go sources (/usr/share/gocode: etcd's clientv3,
+# grpc-go and the rest), so nothing is downloaded; the build cache lives in
+# .venv. Skipped when the sources and the Go version are unchanged.
+go_stamp=.venv/go-bin/.sources.sha256
+want_go="$( (go version; find go -name '*.go' -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1)"
+if [[ ! -f "$go_stamp" || "$(cat "$go_stamp")" != "$want_go" ]]; then
+    say "building the Go clientv3 programs into .venv/go-bin"
+    mkdir -p .venv/go-bin
+    for program in go/src/cctools/*/; do
+        name="$(basename "$program")"
+        GO111MODULE=off GOPATH="$PWD/go:/usr/share/gocode" GOCACHE="$PWD/.venv/go-cache" GOFLAGS= \
+            go build -o ".venv/go-bin/$name" "cctools/$name"
+    done
+    printf '%s\n' "$want_go" > "$go_stamp"
+fi
