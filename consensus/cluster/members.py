@@ -118,19 +118,24 @@ class MemberInfo:
     peer_urls: tuple[str, ...] = ()
     client_urls: tuple[str, ...] = ()
     is_learner: bool = False
+    # Where etcd's gRPC API is served (--listen-grpc): what the gRPC Cluster
+    # service reports as a member's clientURLs, since etcd's clients dial
+    # those over gRPC; the JSON gateway reports the HTTP ``client_urls``.
+    grpc_urls: tuple[str, ...] = ()
 
     def to_record(self) -> bytes:
-        return json.dumps(
-            {"id": str(self.id), "name": self.name, "peerURLs": list(self.peer_urls), "clientURLs": list(self.client_urls)},
-            separators=(",", ":"),
-        ).encode()
+        record = {"id": str(self.id), "name": self.name, "peerURLs": list(self.peer_urls),
+                  "clientURLs": list(self.client_urls)}
+        if self.grpc_urls:
+            record["grpcURLs"] = list(self.grpc_urls)
+        return json.dumps(record, separators=(",", ":")).encode()
 
     @classmethod
     def from_record(cls, data: bytes) -> "MemberInfo":
         obj = json.loads(data)
         return cls(
             id=int(obj["id"]), name=obj.get("name", ""), peer_urls=tuple(obj.get("peerURLs", ())),
-            client_urls=tuple(obj.get("clientURLs", ())),
+            client_urls=tuple(obj.get("clientURLs", ())), grpc_urls=tuple(obj.get("grpcURLs", ())),
         )
 
 
@@ -191,7 +196,7 @@ class ClusterMembers:
                 info = self.self_info
             out.append(MemberInfo(
                 id=member_id, name=info.name, peer_urls=info.peer_urls, client_urls=info.client_urls,
-                is_learner=member_id in status.learners,
+                is_learner=member_id in status.learners, grpc_urls=info.grpc_urls,
             ))
         return out
 
@@ -299,7 +304,7 @@ class ClusterMembers:
         delay = 0.1
         while True:
             current = self.records().get(self.self_info.id)
-            if current is not None and current.name == self.self_info.name and current.client_urls == self.self_info.client_urls and current.peer_urls == self.self_info.peer_urls:
+            if current == self.self_info:
                 return
             try:
                 await self.store.put(PutRequest(key=record_key(self.self_info.id), value=self.self_info.to_record()))

@@ -107,6 +107,7 @@ async def resolve_member(config: NodeConfig, member_dir: Path, *, discover: Disc
         listen_peer=(config.listen_peer.host, config.listen_peer.port),
         self_info=MemberInfo(
             id=identity.member_id, name=config.name, peer_urls=(own_peer_url,), client_urls=(client_url(config),),
+            grpc_urls=(f"http://{config.listen_grpc}",) if config.listen_grpc is not None else (),
         ),
         initial_peers=initial_peers,
     )

@@ -19,8 +19,11 @@ from .messages import to_pb
 
 
 def member_pb(member: MemberInfo) -> rpc_pb2.Member:
+    """etcd's Member; its clientURLs are where the member serves gRPC, which
+    is what etcd's clients dial (``endpoint status --cluster``, clientv3's
+    endpoint sync)."""
     return rpc_pb2.Member(ID=member.id, name=member.name, peerURLs=list(member.peer_urls),
-                          clientURLs=list(member.client_urls), isLearner=member.is_learner)
+                          clientURLs=list(member.grpc_urls), isLearner=member.is_learner)
 
 
 class ClusterServicer(rpc_pb2_grpc.ClusterServicer):
