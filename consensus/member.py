@@ -18,6 +18,7 @@ from consensus.mvcc.auto_compaction import PeriodicCompaction, RevisionCompactio
 from consensus.mvcc.lease_clock import LeaseClock
 from consensus.mvcc.replicated_store import ReplicatedStore, StoreApplier
 from consensus.mvcc.state_machine import StoreStateMachine
+from consensus.mvcc.system_keys import MEMBERS_PREFIX
 from consensus.mvcc.watch_hub import WatchHub
 from consensus import metrics
 from consensus.auth.authorizer import KeepaliveForwarding, OpenAuthorizer, StoreAuthorizer
@@ -225,6 +226,14 @@ async def serve_member(
             info = records.get(member_id)
             if info is not None and info.peer_urls:
                 transport.set_peer(member_id, *peer_host_port(info.peer_urls[0]))
+
+    def on_records_applied(revision: int, events: list) -> None:
+        # A member record changed (MemberUpdate, a member publishing itself):
+        # dial peers where their records now say.
+        if any(event.kv.key.startswith(MEMBERS_PREFIX) for event in events):
+            refresh_peers()
+
+    machine.add_apply_listener(on_records_applied)
 
     def on_snapshot_restored() -> None:
         hub.on_restore()

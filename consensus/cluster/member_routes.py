@@ -1,4 +1,4 @@
-"""``/v3/cluster/member/list|add|remove|promote`` in etcd 3.4's gateway JSON.
+"""``/v3/cluster/member/list|add|remove|update|promote`` in etcd 3.4's gateway JSON.
 
 Shapes checked against a real etcd 3.4.23: members carry ``ID`` (a decimal
 string), ``name``, ``peerURLs``, ``clientURLs`` and ``isLearner``, each left
@@ -26,6 +26,7 @@ MEMBER_PATHS = (
     "/v3/cluster/member/list",
     "/v3/cluster/member/add",
     "/v3/cluster/member/remove",
+    "/v3/cluster/member/update",
     "/v3/maintenance/transfer-leadership",
     "/v3/cluster/member/promote",
 )
@@ -102,6 +103,13 @@ def member_routes(members: ClusterMembers, header: Callable[[], dict], authorize
         await members.remove(_member_id(obj))
         return {"members": [member_json(m) for m in members.members()]}
 
+    async def update_member(obj: dict) -> dict:
+        urls = obj.get("peerURLs") or []
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise InvalidRequestError("peerURLs must be a list of strings")
+        await members.update(_member_id(obj), urls)
+        return {"members": [member_json(m) for m in members.members()]}
+
     async def promote_member(obj: dict) -> dict:
         await members.promote(_member_id(obj))
         return {"members": [member_json(m) for m in members.members()]}
@@ -115,6 +123,7 @@ def member_routes(members: ClusterMembers, header: Callable[[], dict], authorize
         "/v3/cluster/member/list": guarded("member_list", list_members),
         "/v3/cluster/member/add": guarded("member_add", add_member),
         "/v3/cluster/member/remove": guarded("member_remove", remove_member),
+        "/v3/cluster/member/update": guarded("member_update", update_member),
         "/v3/cluster/member/promote": guarded("member_promote", promote_member),
         "/v3/maintenance/transfer-leadership": guarded("move_leader", move_leader),
     }

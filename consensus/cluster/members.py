@@ -17,6 +17,7 @@ dial the newcomer the moment the change applies. Removal is the reverse.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import secrets
@@ -253,6 +254,30 @@ class ClusterMembers:
             if record is not None:
                 await self.store.put(PutRequest(key=record_key(member_id), value=record.to_record()))
             raise
+
+    async def update(self, member_id: int, peer_urls: list[str]) -> MemberInfo:
+        """etcd's MemberUpdate: new peer URLs for a member. The URLs live in
+        the member's record (replicated like every key), not in Raft's
+        configuration, so this is one write; every member points its
+        transport at the new address as the record applies
+        (``member.serve_member``). The member itself must be restarted with
+        matching flags, as with etcd, or it publishes its old URL again."""
+        if not peer_urls:
+            raise InvalidPeerURLError()
+        urls = tuple(normalize_peer_url(url) for url in peer_urls)
+        await self.node.read_index()
+        status = self.node.status()
+        if member_id not in status.voters and member_id not in status.learners:
+            raise MemberNotFoundError()
+        for member in self.members():
+            if member.id != member_id and set(member.peer_urls) & set(urls):
+                raise PeerURLExistsError()
+        record = self.records().get(member_id) or MemberInfo(id=member_id)
+        updated = dataclasses.replace(record, peer_urls=urls)
+        await self.store.put(PutRequest(key=record_key(member_id), value=updated.to_record()))
+        if member_id == self.self_info.id:
+            self.self_info = dataclasses.replace(self.self_info, peer_urls=urls)
+        return next(m for m in self.members() if m.id == member_id)
 
     async def promote(self, member_id: int) -> MemberInfo:
         await self.node.read_index()

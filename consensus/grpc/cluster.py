@@ -1,13 +1,11 @@
 """etcd's ``Cluster`` service over the member's ``ClusterMembers``, the
 same calls the gateway's ``/v3/cluster/member/*`` routes make, authorized
 the same way (``authorize(user, "member_<call>", None)``: root, with auth
-on). ``MemberUpdate`` (changing a member's peer URLs) is not served yet.
+on). ``MemberUpdate`` changes a member's peer URLs (``ClusterMembers.update``).
 """
 from __future__ import annotations
 
 from typing import Callable
-
-import grpc
 
 from consensus.cluster.members import MemberInfo
 from consensus.etcd_api.calls import EtcdApi
@@ -78,4 +76,10 @@ class ClusterServicer(rpc_pb2_grpc.ClusterServicer):
             await abort(context, exc, "gRPC Cluster.MemberPromote")
 
     async def MemberUpdate(self, request, context):
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "member update is not served by this node yet")
+        try:
+            members = await self._members(context, "member_update")
+            await members.update(request.ID, list(request.peerURLs))
+            return rpc_pb2.MemberUpdateResponse(header=self._header(),
+                                                members=[member_pb(m) for m in members.members()])
+        except Exception as exc:
+            await abort(context, exc, "gRPC Cluster.MemberUpdate")

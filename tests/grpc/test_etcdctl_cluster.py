@@ -47,7 +47,12 @@ def test_cluster_commands_lock_elect_and_a_killed_leader(cluster: ProcessCluster
     assert sorted(m["name"] for m in listed) == ["n1", "n2", "n3"]
     assert sorted(url for m in listed for url in m["clientURLs"]) == grpc_urls  # what etcd's clients dial
 
-    statuses = json.loads(until_ok(endpoints, "endpoint", "status", "--cluster", "-w", "json").stdout)
+    deadline = time.monotonic() + 20
+    while True:  # every member answers once its gRPC listener is up
+        statuses = json.loads(until_ok(endpoints, "endpoint", "status", "--cluster", "-w", "json").stdout or "[]")
+        if len(statuses) == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert sorted(s["Endpoint"] for s in statuses) == grpc_urls
     assert len({s["Status"]["leader"] for s in statuses}) == 1
     health = until_ok(endpoints, "endpoint", "health", "--cluster")
@@ -61,6 +66,13 @@ def test_cluster_commands_lock_elect_and_a_killed_leader(cluster: ProcessCluster
     assert added.returncode == 0 and "added to cluster" in added.stdout, added.stderr
     new_id = next(m["ID"] for m in json.loads(etcdctl(endpoints, "member", "list", "-w", "json").stdout)["members"]
                   if m.get("isLearner"))
+    updated = until_ok(endpoints, "member", "update", format(new_id, "x"), "--peer-urls", "http://127.0.0.1:2")
+    assert updated.returncode == 0 and "updated in cluster" in updated.stdout, updated.stderr
+    urls = {m["ID"]: m["peerURLs"] for m in json.loads(etcdctl(endpoints, "member", "list", "-w", "json").stdout)["members"]}
+    assert urls[new_id] == ["tcp://127.0.0.1:2"]
+    taken = etcdctl(endpoints, "member", "update", format(new_id, "x"), "--peer-urls",
+                    urls[next(i for i in urls if i != new_id)][0].replace("tcp://", "http://"))
+    assert taken.returncode != 0 and "Peer URLs already exists" in taken.stderr
     removed = until_ok(endpoints, "member", "remove", format(new_id, "x"))
     assert removed.returncode == 0 and "removed from cluster" in removed.stdout, removed.stderr
 
