@@ -7,13 +7,18 @@ from __future__ import annotations
 
 from typing import Callable
 
-from consensus.cluster.members import MemberInfo
+import grpc
+
+from consensus.cluster.members import MemberInfo, NotLeaderForMembershipError
 from consensus.etcd_api.calls import EtcdApi
 from consensus.etcd_api.errors import StoreNotRunningError
 from consensus.grpc.etcdpb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 
 from .calls import abort, token_of
 from .messages import to_pb
+
+
+PROMOTE_FORWARD_TIMEOUT_S = 5.0
 
 
 def member_pb(member: MemberInfo) -> rpc_pb2.Member:
@@ -69,11 +74,28 @@ class ClusterServicer(rpc_pb2_grpc.ClusterServicer):
     async def MemberPromote(self, request, context):
         try:
             members = await self._members(context, "member_promote")
-            await members.promote(request.ID)
+            try:
+                await members.promote(request.ID)
+            except NotLeaderForMembershipError:
+                # Only the leader knows whether the learner caught up; etcd's
+                # followers pass a promotion on to it, and so does this one.
+                return await self._promote_on_leader(members, request, context)
             return rpc_pb2.MemberPromoteResponse(header=self._header(),
                                                  members=[member_pb(m) for m in members.members()])
+        except grpc.aio.AioRpcError as error:  # the leader's refusal, passed on as it is
+            await context.abort(error.code(), error.details())
         except Exception as exc:
             await abort(context, exc, "gRPC Cluster.MemberPromote")
+
+    async def _promote_on_leader(self, members, request, context):
+        leader = members.node.status().leader
+        urls = next((m.grpc_urls for m in members.members() if m.id == leader), ())
+        if not leader or not urls:
+            raise NotLeaderForMembershipError()
+        token = token_of(context)
+        async with grpc.aio.insecure_channel(urls[0].removeprefix("http://")) as channel:
+            return await rpc_pb2_grpc.ClusterStub(channel).MemberPromote(
+                request, metadata=(("token", token),) if token else (), timeout=PROMOTE_FORWARD_TIMEOUT_S)
 
     async def MemberUpdate(self, request, context):
         try:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 
 import pytest
 
-from tests.faults.cluster import ProcessCluster
+from tests.faults.cluster import REPO, TOKEN, ProcessCluster, free_ports
 from tests.grpc.conftest import etcdctl
+from tests.test_skeleton_runnode import node_env
 
 
 @pytest.fixture
@@ -98,3 +100,48 @@ def test_cluster_commands_lock_elect_and_a_killed_leader(cluster: ProcessCluster
     assert until_ok(endpoints, "get", "/c/", "--prefix", "--keys-only").stdout == "/c/a\n\n/c/b\n\n"
     after = etcdctl(endpoints, "endpoint", "health", "--cluster")
     assert after.returncode != 0 and (after.stdout + after.stderr).count("is healthy") == 2
+
+
+def test_a_learner_added_by_etcdctl_joins_and_is_promoted(cluster: ProcessCluster, tmp_path):
+    endpoints = ",".join(f"127.0.0.1:{m.grpc_port}" for m in cluster.members)
+    peer, client, grpc_port = free_ports(3)
+    deadline = time.monotonic() + 20
+    while not all(m.get("peerURLs") and m.get("name") for m in
+                  json.loads(until_ok(endpoints, "member", "list", "-w", "json").stdout)["members"]):
+        assert time.monotonic() < deadline, "the members did not publish their records"
+        time.sleep(0.2)
+    added = until_ok(endpoints, "member", "add", "n4", "--learner", "--peer-urls", f"http://127.0.0.1:{peer}")
+    assert added.returncode == 0 and "added to cluster" in added.stdout, added.stderr
+    # etcdctl prints the environment etcd would start with; a node takes the same values as flags
+    env_lines = dict(line.split("=", 1) for line in added.stdout.splitlines() if line.startswith("ETCD_"))
+    assert env_lines["ETCD_INITIAL_CLUSTER_STATE"] == '"existing"'
+    initial_cluster = env_lines["ETCD_INITIAL_CLUSTER"].strip('"')
+    assert f"n4=tcp://127.0.0.1:{peer}" in initial_cluster and initial_cluster.count("=") == 4  # our peer URLs are tcp://
+    log = open(tmp_path / "n4.log", "wb")
+    n4 = subprocess.Popen([
+        sys.executable, "manage.py", "runnode", "--name", "n4", "--data-dir", str(tmp_path / "n4"),
+        "--listen-client", f"127.0.0.1:{client}", "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+        "--listen-client-urls", f"http://127.0.0.1:{grpc_port}", "--initial-cluster", initial_cluster,
+        "--initial-cluster-state", "existing", "--initial-cluster-token", TOKEN,
+        "--cluster-secret-file", str(cluster.secret_file), "--store-auth", "off",
+        "--heartbeat-interval", str(cluster.heartbeat_ms), "--election-timeout", str(cluster.election_ms),
+    ], cwd=REPO, env=node_env(), stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # refused until the learner has caught up, as etcd refuses it
+            listed = json.loads(etcdctl(endpoints, "member", "list", "-w", "json").stdout)["members"]
+            learner = next(m for m in listed if m.get("isLearner") or m.get("name") == "n4")
+            promoted = etcdctl(endpoints, "member", "promote", format(learner["ID"], "x"))
+            if promoted.returncode == 0 or time.monotonic() > deadline:
+                break
+            assert "can only promote a learner member which is in sync with leader" in promoted.stderr \
+                or "learner" in promoted.stderr, promoted.stderr
+            time.sleep(0.5)
+        assert promoted.returncode == 0 and "promoted in cluster" in promoted.stdout, promoted.stderr
+        listed = json.loads(etcdctl(endpoints, "member", "list", "-w", "json").stdout)["members"]
+        assert len(listed) == 4 and not any(m.get("isLearner") for m in listed)
+        assert etcdctl(f"127.0.0.1:{grpc_port}", "put", "/c/from-n4", "v").stdout == "OK\n"
+    finally:
+        n4.kill()
+        n4.wait()
+        log.close()
